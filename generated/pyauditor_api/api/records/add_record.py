@@ -1,0 +1,195 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...models.record_add import RecordAdd
+from ...types import Response
+
+
+def _get_kwargs(
+    *,
+    body: RecordAdd,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/record",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> str:
+    if response.status_code == 200:
+        response_200 = response.text
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = response.text
+        return response_400
+
+    if response.status_code == 413:
+        response_413 = response.text
+        return response_413
+
+    if response.status_code == 500:
+        response_500 = response.text
+        return response_500
+
+    response_default = response.text
+    return response_default
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[str]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    body: RecordAdd,
+) -> Response[str]:
+    """Add one record.
+
+     Inserts one record.  Unknown JSON fields (for example `runtime`) are ignored.  A duplicate
+    `record_id` leaves the stored record unchanged and is answered with `500 RECORD_EXISTS`,
+    or, when the server runs with `ignore_record_exists_error: true`, with `200` and a
+    `warning` object.
+
+    Args:
+        body (RecordAdd): A record to insert.  Unknown fields (for example `runtime`) are accepted
+            and ignored.
+            `meta` missing or `null` is stored as `null`; `{}` is kept as `{}`.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[str]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient | Client,
+    body: RecordAdd,
+) -> str | None:
+    """Add one record.
+
+     Inserts one record.  Unknown JSON fields (for example `runtime`) are ignored.  A duplicate
+    `record_id` leaves the stored record unchanged and is answered with `500 RECORD_EXISTS`,
+    or, when the server runs with `ignore_record_exists_error: true`, with `200` and a
+    `warning` object.
+
+    Args:
+        body (RecordAdd): A record to insert.  Unknown fields (for example `runtime`) are accepted
+            and ignored.
+            `meta` missing or `null` is stored as `null`; `{}` is kept as `{}`.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        str
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    body: RecordAdd,
+) -> Response[str]:
+    """Add one record.
+
+     Inserts one record.  Unknown JSON fields (for example `runtime`) are ignored.  A duplicate
+    `record_id` leaves the stored record unchanged and is answered with `500 RECORD_EXISTS`,
+    or, when the server runs with `ignore_record_exists_error: true`, with `200` and a
+    `warning` object.
+
+    Args:
+        body (RecordAdd): A record to insert.  Unknown fields (for example `runtime`) are accepted
+            and ignored.
+            `meta` missing or `null` is stored as `null`; `{}` is kept as `{}`.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[str]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient | Client,
+    body: RecordAdd,
+) -> str | None:
+    """Add one record.
+
+     Inserts one record.  Unknown JSON fields (for example `runtime`) are ignored.  A duplicate
+    `record_id` leaves the stored record unchanged and is answered with `500 RECORD_EXISTS`,
+    or, when the server runs with `ignore_record_exists_error: true`, with `200` and a
+    `warning` object.
+
+    Args:
+        body (RecordAdd): A record to insert.  Unknown fields (for example `runtime`) are accepted
+            and ignored.
+            `meta` missing or `null` is stored as `null`; `{}` is kept as `{}`.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        str
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+        )
+    ).parsed
