@@ -1,0 +1,201 @@
+"""Incremental decoding of ``GET /records`` bodies, independent of any I/O.
+
+AUDITOR 0.9 and newer stream the matching records as JSON objects concatenated with no separator
+(``{..}{..}``, an empty body for no result); servers 0.4 to 0.8 sent a JSON array.  Proxies and
+hand-made servers also produce newline-delimited objects.  :class:`ObjectStreamDecoder` accepts
+all of these, fed in chunks of any size (an object may be split anywhere, even inside a UTF-8
+sequence), and hands out each top-level value as soon as it is complete, so a result of any
+length is decoded in memory bounded by the largest single object.
+
+Every value comes with the exact text it was parsed from, its index in the stream and the byte
+offset where it starts.  Keeping the text is what lets callers drop the parsed tree: a parsed
+record is eight or so dicts and lists that the cyclic garbage collector traverses again and again
+while a large result accumulates, which made decoding 100k records five times slower than the
+parsing itself.  Callers keep the text and re-parse the parts they need on demand.
+
+Malformed input raises :class:`~pyauditor.StreamDecodeError` naming the index and byte offset of
+the bad value; values before it have already been handed out, nothing after it is guessed at.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, NoReturn
+
+from ._errors import StreamDecodeError
+
+__all__ = ["MAX_OBJECT_CHARS", "ObjectStreamDecoder", "StreamObject"]
+
+MAX_OBJECT_CHARS = 64 * 1024 * 1024
+"""Largest single value the decoder buffers while waiting for the rest of it.
+
+AUDITOR accepts request bodies of at most 2 MiB, so no stored record comes near this; a body that
+grows past it without completing a value is malformed, and failing then keeps memory bounded
+instead of buffering a broken stream to its end.
+"""
+
+_EXCERPT = 120
+_next_non_blank = re.compile(r"[^ \t\n\r]").search
+# A literal or number cut off at the end of the data looks like an error to the scanner; this
+# matches such a tail (including the empty one), so the decoder waits for more data instead.
+_incomplete_token = re.compile(
+    r"t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?|-?\d*(?:\.\d*)?(?:[eE][-+]?\d*)?"
+).fullmatch
+# The C scanner behind json.loads, which parses one value at a given position.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+class StreamObject(NamedTuple):
+    """One decoded top-level value of a stream."""
+
+    value: Any
+    """The parsed JSON value (a dict for every well-formed record)."""
+    text: str
+    """The exact text the value was parsed from."""
+    position: int
+    """Zero-based position of the value in the stream."""
+    offset: int
+    """Byte offset of the value's first byte in the body."""
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class ObjectStreamDecoder:
+    """Split a body of concatenated, newline-delimited or array-wrapped JSON values.
+
+    Feed it bytes with :meth:`feed`, which yields the values completed by that chunk, and call
+    :meth:`finish` after the last chunk, which yields a value completed by the end of the body and
+    raises if the body ends inside a value or an array.  One decoder per response; not
+    thread-safe.
+    """
+
+    __slots__ = ("_array", "_closed", "_decoder", "_index", "_offset", "_text")
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._text = ""  # received, not yet consumed
+        self._offset = 0  # byte offset of _text[0] in the body
+        self._array: bool | None = None  # None until the first non-blank character
+        self._closed = False  # the closing bracket of an array was consumed
+        self._index = 0
+
+    @property
+    def count(self) -> int:
+        """How many values were handed out so far."""
+        return self._index
+
+    def feed(self, chunk: bytes) -> Iterator[StreamObject]:
+        """Add ``chunk`` to the body and yield every value it completes."""
+        try:
+            text = self._decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            self._fail(f"invalid UTF-8 ({error.reason})", 0)
+        if text:
+            self._text = self._text + text if self._text else text
+            yield from self._drain(final=False)
+
+    def finish(self) -> Iterator[StreamObject]:
+        """Signal the end of the body: yield what is left and check that nothing is cut off."""
+        try:
+            text = self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            self._fail(f"the body ends inside a UTF-8 sequence ({error.reason})", 0)
+        self._text += text
+        yield from self._drain(final=True)
+        if self._array and not self._closed:
+            self._fail("the body ends inside a JSON array (no closing ']')", len(self._text))
+
+    def _drain(self, *, final: bool) -> Iterator[StreamObject]:
+        text = self._text
+        end = len(text)
+        pos = 0
+        offset = self._offset
+        try:
+            while True:
+                found = _next_non_blank(text, pos)
+                start = found.start() if found is not None else end
+                offset += start - pos  # whitespace is ASCII: one byte per character
+                pos = start
+                if pos >= end:
+                    break
+                char = text[pos]
+                if self._closed:
+                    self._fail("data after the end of the JSON array", pos, text, pos, offset)
+                if self._array is None:
+                    self._array = char == "["
+                    if self._array:
+                        pos += 1
+                        offset += 1
+                        continue
+                if self._index and char == ",":
+                    # Separates array elements; between bare objects (`{A},{B}`) no server sends
+                    # it, but it is unambiguous, so it is accepted there too.
+                    pos += 1
+                    offset += 1
+                    continue
+                if self._array and char == "]":
+                    self._closed = True
+                    pos += 1
+                    offset += 1
+                    continue
+                try:
+                    value, stop = _scan_once(text, pos)
+                except StopIteration as stop_error:
+                    if not final and self._may_continue(text, stop_error.value, pos, ""):
+                        break
+                    self._fail("expected a JSON value", stop_error.value, text, pos, offset)
+                except json.JSONDecodeError as error:
+                    if not final and self._may_continue(text, error.pos, pos, error.msg):
+                        break
+                    self._fail(error.msg, error.pos, text, pos, offset)
+                if stop >= end and not final and not isinstance(value, dict | list):
+                    break  # a number at the very end of the data may still grow
+                raw = text[pos:stop]
+                item = StreamObject(value, raw, self._index, offset)
+                # Advance before yielding: a consumer that stops here must not see it twice.
+                self._index += 1
+                offset += _utf8_length(raw)
+                pos = stop
+                yield item
+        finally:
+            # Drop what was consumed, so memory stays bounded by the value being assembled.
+            self._text = text[pos:]
+            self._offset = offset
+
+    @staticmethod
+    def _may_continue(text: str, error_pos: int, start: int, message: str) -> bool:
+        """Whether the parse error at ``error_pos`` could be cured by more data."""
+        if len(text) - start > MAX_OBJECT_CHARS:
+            return False
+        if message.startswith("Unterminated string"):
+            return True
+        if message.startswith("Invalid \\uXXXX escape"):
+            # An escape (or the second half of a surrogate pair) cut off by the end of the data.
+            return len(text) - error_pos < 12
+        return _incomplete_token(text, error_pos) is not None
+
+    def _fail(
+        self,
+        reason: str,
+        error_pos: int,
+        text: str | None = None,
+        start: int = 0,
+        offset: int | None = None,
+    ) -> NoReturn:
+        if text is None:
+            text, start, offset = self._text, 0, self._offset
+        assert offset is not None
+        excerpt = text[start : start + _EXCERPT]
+        position = f" (character {error_pos - start} of it)" if error_pos > start else ""
+        raise StreamDecodeError(
+            f"malformed GET /records body: value #{self._index} at byte {offset}: "
+            f"{reason}{position}; it starts with {excerpt!r}",
+            index=self._index,
+            offset=offset,
+            body=excerpt,
+        )
