@@ -1,0 +1,172 @@
+"""IO-free protocol decisions shared by both clients (pyauditor._protocol)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pyauditor import (
+    APIStatusError,
+    AuditorError,
+    BadRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RecordExistsError,
+    ServerError,
+)
+from pyauditor._protocol import (
+    USER_AGENT,
+    RetryPolicy,
+    base_url,
+    check_write_answer,
+    record_path,
+    status_error,
+)
+
+
+@pytest.mark.parametrize(
+    ("address", "tls", "expected"),
+    [
+        ("127.0.0.1:8000", False, "http://127.0.0.1:8000"),
+        ("localhost:8000", True, "https://localhost:8000"),
+        ("http://127.0.0.1:8000", True, "http://127.0.0.1:8000"),  # explicit scheme wins
+        ("https://h:1", False, "https://h:1"),
+        ("HTTP://h:1", False, "HTTP://h:1"),  # python-auditor makes this http://HTTP://h:1
+        ("http://h:1/", False, "http://h:1"),  # python-auditor then requests //records
+        ("http://h:1/prefix//", False, "http://h:1/prefix"),
+    ],
+)
+def test_base_url(address: str, tls: bool, expected: str) -> None:
+    assert base_url(address, tls=tls) == expected
+
+
+@pytest.mark.parametrize(
+    ("record_id", "path"),
+    [
+        ("r1", "/record/r1"),
+        ("a b/c?d#e", "/record/a%20b%2Fc%3Fd%23e"),
+        ("host#123.0#1660000000", "/record/host%23123.0%231660000000"),
+        ("100%", "/record/100%25"),
+        ("ü", "/record/%C3%BC"),
+    ],
+)
+def test_record_ids_are_percent_encoded(record_id: str, path: str) -> None:
+    assert record_path(record_id) == path
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (500, b"RECORD_EXISTS", RecordExistsError),
+        (500, b"RECORD_EXISTS\n", RecordExistsError),
+        (500, b"UNEXPECTED_ERROR", ServerError),
+        (502, b"<html>bad gateway</html>", ServerError),
+        (400, b"Json deserialize error: missing field `components`", BadRequestError),
+        (404, b"Updating unknown record r1 not possible.", NotFoundError),
+        (413, b"JSON payload (3000000 bytes) is larger than allowed", PayloadTooLargeError),
+        (403, b"Insufficient permissions", APIStatusError),
+        (301, b"", APIStatusError),
+    ],
+)
+def test_status_errors(status: int, body: bytes, cls: type[APIStatusError]) -> None:
+    error = status_error(status, body, "POST", "http://h/record")
+    assert type(error) is cls
+    assert isinstance(error, RuntimeError)
+    assert isinstance(error, AuditorError)
+    assert error.status_code == status
+    assert error.body == body.decode()
+    assert "\n" not in str(error)
+    if cls is RecordExistsError:
+        assert str(error) == "RECORD_EXISTS"
+    else:
+        assert str(status) in str(error)
+        assert "POST http://h/record" in str(error)
+
+
+def test_long_bodies_are_shortened_in_the_message_but_kept_whole() -> None:
+    body = b"x" * 5000
+    error = status_error(500, body, "GET", "http://h/records")
+    assert len(str(error)) < 300
+    assert error.body == body.decode()
+
+
+@pytest.mark.parametrize("status", [200, 201, 204])
+def test_writes_succeed_on_2xx(status: int) -> None:
+    check_write_answer(status, b"", "POST", "u")
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, b"UNEXPECTED_ERROR"),
+        (500, b""),
+        (400, b"Json deserialize error"),
+        (404, b"nf"),
+        (503, b""),
+    ],
+)
+def test_writes_fail_on_every_error_status(status: int, body: bytes) -> None:
+    """python-auditor reports these as success; a failed write must never look like one."""
+    with pytest.raises(APIStatusError):
+        check_write_answer(status, body, "POST", "u")
+
+
+def test_record_exists_with_200_still_raises_like_python_auditor() -> None:
+    with pytest.raises(RecordExistsError):
+        check_write_answer(200, b"RECORD_EXISTS", "POST", "u")
+
+
+def test_warning_answers_are_success_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    body = b'{"warning":"Record already exists, but the error was ignored due to AUDITOR configuration."}'
+    with caplog.at_level(logging.WARNING, logger="pyauditor"):
+        check_write_answer(200, body, "POST", "http://h/record")
+    assert "Record already exists" in caplog.text
+
+
+def test_non_json_2xx_bodies_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pyauditor"):
+        check_write_answer(200, b"ok", "POST", "u")
+        check_write_answer(200, b"[1]", "POST", "u")
+    assert caplog.text == ""
+
+
+def test_user_agent_names_pyauditor_and_its_version() -> None:
+    from pyauditor import __version__
+
+    assert USER_AGENT.startswith(f"pyauditor/{__version__}")
+
+
+def test_retry_delays_grow_exponentially_and_are_capped() -> None:
+    policy = RetryPolicy(max_retries=10, initial_delay=0.5, max_delay=4.0, jitter=0.0)
+    assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+
+
+def test_retry_jitter_stays_within_its_fraction() -> None:
+    policy = RetryPolicy(initial_delay=1.0, jitter=0.25)
+    delays = {policy.delay(1) for _ in range(200)}
+    assert all(0.75 <= d <= 1.0 for d in delays)
+    assert len(delays) > 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_retries": -1},
+        {"max_retries": 1.5},
+        {"initial_delay": -1},
+        {"jitter": 2},
+        {"max_delay": float("nan")},
+    ],
+)
+def test_retry_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry"),
+    [(500, True), (503, True), (429, True), (408, True), (400, False), (404, False)],
+)
+def test_retryable_statuses(status: int, retry: bool) -> None:
+    assert RetryPolicy.retryable_status(status) is retry
