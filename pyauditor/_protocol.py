@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Iterator, Sequence
 from typing import Final
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ __all__ = [
     "USER_AGENT",
     "RetryPolicy",
     "base_url",
+    "batch_json_array",
     "check_write_answer",
     "record_path",
     "status_error",
@@ -68,6 +70,30 @@ def record_path(record_id: str) -> str:
     them raw and reaches the wrong URL.
     """
     return "/record/" + quote(record_id, safe="")
+
+
+def batch_json_array(
+    items: Sequence[str], limit: int = BODY_LIMIT
+) -> Iterator[tuple[int, int, bytes]]:
+    """Group JSON texts into JSON-array request bodies of at most ``limit`` bytes.
+
+    Yields ``(start, stop, body)`` where ``body`` is ``[items[start],...,items[stop-1]]``
+    encoded as UTF-8, in order, covering every item exactly once.  ``POST /records`` is
+    all-or-nothing per request, so callers know exactly which items a failed body held.  An
+    item that alone exceeds ``limit`` is sent on its own (the server answers 413 for it, which
+    the caller reports) rather than silently dropped.  An empty sequence yields nothing.
+    """
+    start = 0
+    size = 2  # the brackets
+    for index, item in enumerate(items):
+        length = len(item) if item.isascii() else len(item.encode("utf-8"))
+        added = length + (1 if index > start else 0)
+        if index > start and size + added > limit:
+            yield start, index, ("[" + ",".join(items[start:index]) + "]").encode("utf-8")
+            start, size, added = index, 2, length
+        size += added
+    if start < len(items):
+        yield start, len(items), ("[" + ",".join(items[start:]) + "]").encode("utf-8")
 
 
 def _body_text(body: bytes) -> str:

@@ -170,3 +170,43 @@ def test_retry_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
 )
 def test_retryable_statuses(status: int, retry: bool) -> None:
     assert RetryPolicy.retryable_status(status) is retry
+
+
+def _items(sizes: list[int]) -> list[str]:
+    return [f'"{"x" * (n - 2)}"' for n in sizes]
+
+
+def test_batches_cover_every_item_once_under_the_limit() -> None:
+    import json
+
+    from pyauditor._protocol import batch_json_array
+
+    items = _items([10, 20, 30, 40, 50, 60, 70])
+    batches = list(batch_json_array(items, limit=100))
+    assert [(a, b) for a, b, _ in batches] == [(0, 3), (3, 5), (5, 6), (6, 7)]
+    for a, b, body in batches:
+        assert len(body) <= 100
+        assert json.loads(body) == [json.loads(i) for i in items[a:b]]
+
+
+def test_batch_limit_counts_utf8_bytes() -> None:
+    from pyauditor._protocol import batch_json_array
+
+    items = ['"üüüü"'] * 4  # 10 bytes each, 6 characters
+    assert [(a, b) for a, b, _ in batch_json_array(items, limit=23)] == [(0, 2), (2, 4)]
+
+
+def test_an_oversized_item_goes_alone_and_empty_input_sends_nothing() -> None:
+    from pyauditor._protocol import batch_json_array
+
+    items = _items([10, 500, 10])
+    assert [(a, b) for a, b, _ in batch_json_array(items, limit=100)] == [(0, 1), (1, 2), (2, 3)]
+    assert list(batch_json_array([], limit=100)) == []
+
+
+def test_exactly_the_limit_fits() -> None:
+    from pyauditor._protocol import batch_json_array
+
+    items = _items([49, 49])  # [a,b] = 2 + 49 + 1 + 49 = 101
+    assert [(a, b) for a, b, _ in batch_json_array(items, limit=101)] == [(0, 2)]
+    assert [(a, b) for a, b, _ in batch_json_array(items, limit=100)] == [(0, 1), (1, 2)]
