@@ -54,7 +54,14 @@ def _one_line(text: str, limit: int = _BODY_EXCERPT) -> str:
 
 
 class AuditorError(RuntimeError):
-    """Base class of every exception raised by pyauditor."""
+    """Base class of every exception raised by pyauditor.
+
+    Attributes:
+        records_stored: Set when ``bulk_insert`` fails part-way: how many records, counted from
+            the start of the list passed to it, the server has stored.  ``None`` otherwise.
+    """
+
+    records_stored: int | None = None
 
 
 class ValidationError(AuditorError, ValueError):
