@@ -115,6 +115,8 @@ class DeliveryPlanner:
         delivered: Rows acknowledged in this pass.
         dead: Rows moved to the dead-letter table in this pass.
         deferred: Rows that stay queued after a 5xx in this pass.
+        deferral: The answer that made the last of them stay (``None`` if none did); the
+            driver retries them with backoff rather than after a full interval.
     """
 
     def __init__(self, *, body_limit: int = BODY_LIMIT, max_batch: int = MAX_BATCH_RECORDS) -> None:
@@ -125,6 +127,7 @@ class DeliveryPlanner:
         self.delivered = 0
         self.dead = 0
         self.deferred = 0
+        self.deferral: AuditorError | None = None
         # Records with an update that stays queued in this pass: their later updates wait.
         self._held_updates: set[str] = set()
 
@@ -182,6 +185,7 @@ class DeliveryPlanner:
                     return outcome
                 if single:
                     self.deferred += 1
+                    self.deferral = outcome
                     yield StoreCommit(failed=seqs, error=_reason(outcome))
                 else:
                     self._bisect(work, start, stop)
@@ -226,6 +230,7 @@ class DeliveryPlanner:
                 if failures >= _UPDATE_FAILURE_BUDGET:
                     return outcome
                 self.deferred += 1
+                self.deferral = outcome
                 continue
             yield StoreCommit(failed=(row.seq,), error=reason)
             return outcome

@@ -187,7 +187,11 @@ def test_a_record_the_server_cannot_store_stays_queued_without_blocking_others(
     fake.fail = lambda m, p, b: error(500, "UNEXPECTED_ERROR") if b"poison" in b else None
     add(store, *(f"r{i}" for i in range(1000)), "poison", *(f"s{i}" for i in range(999)))
     update(store, "poison", "r5")
-    assert deliver(store, fake) is None
+    planner = DeliveryPlanner()
+    assert deliver(store, fake, planner) is None
+    # The pass got through, but the driver must retry the poison record with backoff.
+    assert planner.deferral is not None
+    assert planner.deferral.status_code == 500  # type: ignore[attr-defined]
     assert len(fake.stored) == 1999
     assert store.status() == store.status().__class__(1, 1, 0)  # poison insert + its update
     assert fake.stored["r5"]["stop_time"] == "2022-08-08T12:30:00Z"
