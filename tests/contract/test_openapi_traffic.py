@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import http.server
 import json
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -744,3 +746,58 @@ def test_fixture_fails_a_test_that_swallowed_a_violation(
     result.assert_outcomes(passed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines(["*1 OpenAPI violation(s) were recorded*", "*empty body for 200*"])
     assert "ERROR at teardown of test_fails_anyway" not in result.stdout.str()
+
+
+# ------------------------------------------------------------------------------------------------
+# Real network: the wrapper around httpx's own transports tees a chunked stream
+
+
+class _ChunkedRecords(http.server.BaseHTTPRequestHandler):
+    """Streams two good records and then one without `runtime`, one chunk each."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        chunks = [compact(record("a")), compact(record("b")), compact(missing_runtime())]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+
+@pytest.fixture
+def chunked_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ChunkedRecords)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_real_transport_sync(traffic: TrafficRecorder, chunked_server: str) -> None:
+    with httpx.Client(base_url=chunked_server, transport=traffic.transport()) as c:
+        with pytest.raises(OpenAPIViolation, match=r"object #2 .*'runtime' is a required"):
+            c.get("/records")
+        with c.stream("GET", "/records") as response:
+            next(response.iter_raw())  # stop after the first record
+    early = traffic.exchanges[1]
+    assert not early.response_complete
+    assert early.violations == [], "only the complete records read so far are judged"
+
+
+async def test_real_transport_async(traffic: TrafficRecorder, chunked_server: str) -> None:
+    async with httpx.AsyncClient(base_url=chunked_server, transport=traffic.transport()) as c:
+        with pytest.raises(OpenAPIViolation, match=r"object #2 .*'runtime' is a required"):
+            await c.get("/records")
+    assert len(traffic.violations) == 1
