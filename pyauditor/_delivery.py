@@ -13,12 +13,18 @@ The rules:
 * **Inserts in batches.**  Rows go as JSON arrays through ``POST /records``, at most
   :data:`MAX_BATCH_RECORDS` records and :data:`~pyauditor._protocol.BODY_LIMIT` bytes per body
   (split by :func:`~pyauditor._protocol.batch_json_array`).  The server stores a batch
-  all-or-nothing, so one answer settles every row of it.  The record cap bounds the work after a
-  ``RECORD_EXISTS`` (below) and keeps bodies far from any proxy limit.
-* **RECORD_EXISTS for a batch** means that at least one record is stored already, typically
-  because a crash hit after the server stored the batch and before the queue deleted it.  Each
-  record of the batch is then sent alone through ``POST /record``, where ``RECORD_EXISTS``
-  counts as delivered: the server's table holds the record exactly once either way.
+  all-or-nothing, so one answer settles every row of it.  The record cap bounds the cost of a
+  crash (below); 10,000 records still take only 20 requests.
+* **RECORD_EXISTS for a batch** means that at least one of its records is stored already:
+  after a crash between the server's answer and the commit that removes the rows, all of them
+  are; after a collector re-sent part of its history, some are.  Such a batch is split into
+  :data:`EXISTS_FANOUT` parts, recursively; a part of at most ``2 * EXISTS_FANOUT`` records
+  that is answered ``RECORD_EXISTS`` too is sent record by record through ``POST /record``,
+  where ``RECORD_EXISTS`` counts as delivered: the server's table holds the record exactly
+  once either way.  For a batch of 500 that costs 517 requests when every record exists (one
+  by one would cost 500) and about 50 when one does (one by one: 500).  Only the server can
+  tell which records it has, and a record is only ever counted as delivered on its own
+  ``RECORD_EXISTS``: inferring it from a neighbour's answer could lose it.
 * **400 and 413 for a batch** are narrowed down by bisection: the halves are sent as batches,
   recursively, so one bad record in 2,000 costs about 22 requests instead of 2,000.  A single
   record answered 400 or 413 goes to the dead-letter table with the server's message; the
@@ -41,6 +47,7 @@ The rules:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Generator, Sequence
@@ -53,6 +60,7 @@ from ._protocol import BODY_LIMIT, batch_json_array
 from ._queue import DeadLetterEntry, QueuedRow, StoreCommit
 
 __all__ = [
+    "EXISTS_FANOUT",
     "MAX_BATCH_RECORDS",
     "DeliveryPlanner",
     "Flow",
@@ -60,8 +68,11 @@ __all__ = [
     "failure_budget",
 ]
 
-MAX_BATCH_RECORDS: Final = 2000
+MAX_BATCH_RECORDS: Final = 500
 """Records per ``POST /records`` body at most (and at most ``BODY_LIMIT`` bytes)."""
+
+EXISTS_FANOUT: Final = 16
+"""Parts a batch answered ``RECORD_EXISTS`` is split into."""
 
 _UPDATE_FAILURE_BUDGET: Final = 3
 _UNKNOWN_RECORD: Final = "Updating unknown record"
@@ -163,9 +174,10 @@ class DeliveryPlanner:
                 yield StoreCommit(delivered=seqs)
                 continue
             if isinstance(outcome, RecordExistsError):
-                # Some of the batch is stored already: settle each record on its own.
+                # Some of the batch is stored already: narrow it down (see the module docs).
                 failures = 0
-                work.extendleft((index, index + 1, None) for index in reversed(range(start, stop)))
+                size = stop - start
+                self._split(work, start, stop, size if size <= 2 * EXISTS_FANOUT else EXISTS_FANOUT)
                 continue
             status = _status(outcome)
             if status in (400, 413):
@@ -176,7 +188,7 @@ class DeliveryPlanner:
                     continue
                 if status == 413 and body is not None:
                     self.body_limit = min(self.body_limit, max(len(body) // 2, 1))
-                self._bisect(work, start, stop)
+                self._split(work, start, stop, 2)
                 continue
             if status is not None and status >= 500:
                 failures += 1
@@ -188,7 +200,7 @@ class DeliveryPlanner:
                     self.deferral = outcome
                     yield StoreCommit(failed=seqs, error=_reason(outcome))
                 else:
-                    self._bisect(work, start, stop)
+                    self._split(work, start, stop, 2)
                 continue
             # Unreachable or refusing everything (connection, timeout, 401/403/404/429, ...).
             yield StoreCommit(failed=seqs, error=_reason(outcome))
@@ -196,10 +208,17 @@ class DeliveryPlanner:
         return None
 
     @staticmethod
-    def _bisect(work: deque[tuple[int, int, bytes | None]], start: int, stop: int) -> None:
-        middle = (start + stop) // 2
-        work.appendleft((middle, stop, None))
-        work.appendleft((start, middle, None))
+    def _split(
+        work: deque[tuple[int, int, bytes | None]], start: int, stop: int, parts: int
+    ) -> None:
+        """Put ``rows[start:stop]`` back at the front of ``work`` in ``parts`` slices."""
+        size = stop - start
+        bounds = [start + size * part // parts for part in range(parts + 1)]
+        work.extendleft(
+            (low, high, None)
+            for low, high in reversed(list(itertools.pairwise(bounds)))
+            if low < high
+        )
 
     # -- updates -----------------------------------------------------------------------------
 

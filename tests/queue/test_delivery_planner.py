@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from pyauditor._delivery import MAX_BATCH_RECORDS, DeliveryPlanner, Flow, Send, failure_budget
+from pyauditor._delivery import (
+    EXISTS_FANOUT,
+    MAX_BATCH_RECORDS,
+    DeliveryPlanner,
+    Flow,
+    Send,
+    failure_budget,
+)
 from pyauditor._errors import AuditorError
 from pyauditor._queue import DatabaseLocation, QueueStore, StoreCommit
 
@@ -59,11 +66,12 @@ def update(store: QueueStore, *ids: str, stop: str = "2022-08-08T12:30:00Z") -> 
     store.enqueue(("update", i, body(i, stop)) for i in ids)
 
 
-def test_10k_inserts_go_in_five_batches_and_leave_the_queue_empty(store: QueueStore) -> None:
+def test_10k_inserts_go_in_20_batches_and_leave_the_queue_empty(store: QueueStore) -> None:
     fake = FakeAuditor()
     add(store, *(f"r{i}" for i in range(10_000)))
     assert deliver(store, fake) is None
-    assert fake.requests == [("POST", "/records", MAX_BATCH_RECORDS)] * 5
+    assert MAX_BATCH_RECORDS == 500
+    assert fake.requests == [("POST", "/records", MAX_BATCH_RECORDS)] * 20
     assert len(fake.stored) == 10_000
     assert store.status().queued == 0
 
@@ -98,13 +106,29 @@ def test_record_exists_for_a_batch_settles_each_record_alone(store: QueueStore) 
 
 
 def test_a_resent_batch_the_server_already_stored_counts_as_delivered(store: QueueStore) -> None:
+    # What a crash between the server's answer and the commit leaves behind.
     fake = FakeAuditor()
-    add(store, "a", "b")
-    for i in ("a", "b"):
+    ids = [f"r{i}" for i in range(MAX_BATCH_RECORDS)]
+    add(store, *ids)
+    for i in ids:
         fake.stored[i] = {}
     assert deliver(store, fake) is None
+    assert store.status() == store.status().__class__(0, 0, 0)
+    singles = sum(1 for _, path, _ in fake.requests if path == "/record")
+    assert singles == MAX_BATCH_RECORDS  # each record confirmed by its own RECORD_EXISTS
+    assert len(fake.requests) == 1 + EXISTS_FANOUT + MAX_BATCH_RECORDS
+
+
+def test_a_few_duplicates_in_a_batch_cost_few_requests(store: QueueStore) -> None:
+    fake = FakeAuditor()
+    ids = [f"r{i}" for i in range(MAX_BATCH_RECORDS)]
+    add(store, *ids)
+    fake.stored["r17"] = fake.stored["r400"] = {}
+    assert deliver(store, fake) is None
+    assert set(fake.stored) == set(ids)
     assert store.status().queued == 0
-    assert store.status().dead_letters == 0
+    # 1 batch, 16 parts of 31 or 32, and the 2 parts with a duplicate record by record
+    assert len(fake.requests) <= 1 + EXISTS_FANOUT + 2 * 32
 
 
 def test_duplicates_inside_the_queue_are_delivered_once(store: QueueStore) -> None:
@@ -315,4 +339,5 @@ def test_answers_that_say_nothing_about_the_record_keep_it_queued(
 
 def test_failure_budget_grows_with_the_batch_size() -> None:
     assert failure_budget(1) == 3
+    assert failure_budget(500) == 12
     assert failure_budget(2000) == 14
