@@ -40,8 +40,8 @@ check-generated: $(VENV)/.installed
 	$(PY) generator/generate.py --check
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check pyauditor tests generator
-	$(VENV)/bin/ruff format --check pyauditor tests generator
+	$(VENV)/bin/ruff check pyauditor tests generator tools
+	$(VENV)/bin/ruff format --check pyauditor tests generator tools
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict pyauditor
