@@ -98,7 +98,9 @@ class App:
         action = self.faults.take(request.method, request.path)
         if action is None:
             return self._route(request, None)
-        return self._apply(action, request)
+        response = self._apply(action, request)
+        response.fault = type(action).__name__
+        return response
 
     def _apply(self, action: Action, request: HttpRequest) -> HttpResponse:
         if isinstance(action, Delay):

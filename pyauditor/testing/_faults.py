@@ -200,6 +200,8 @@ class Fault:
                 self._rules.faults.remove(self)
 
     def matches(self, method: str, path: str) -> bool:
+        if isinstance(self.action, RecordsFormat) and (method != "GET" or path != "/records"):
+            return False  # only a GET /records answer has a records format to change
         if self.method is not None and self.method.upper() != method:
             return False
         if self.path is None:

@@ -193,6 +193,7 @@ class HttpResponse:
     truncate_after: int | None = None  # end the body after this many body bytes
     silent: str | None = None  # "close" or "reset": no answer at all
     close: bool = False  # close the connection after this answer
+    fault: str | None = None  # the injected fault that shaped this answer, if any
 
     def reason(self) -> str:
         try:
@@ -206,7 +207,8 @@ class Exchange:
     """A finished request and the answer actually sent (for logs and contract checks).
 
     ``response_body`` holds what was sent of the body (all of a stream, unless a fault cut it).
-    ``status`` is ``None`` when no answer was sent.
+    ``status`` is ``None`` when no answer was sent.  ``fault`` names the injected fault
+    (``"Respond"``, ``"Reset"``, ...) that shaped the answer, or is ``None``.
     """
 
     method: str
@@ -220,6 +222,7 @@ class Exchange:
     tls: bool
     started: float
     duration: float
+    fault: str | None = None
 
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -277,6 +280,8 @@ class Listener:
         self.port: int = self._sock.getsockname()[1]
         self.down_mode: str | None = None
         self._stopping = False
+        self._want_closed = False
+        self._closed = threading.Event()
         self._connections: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
@@ -306,14 +311,20 @@ class Listener:
         reset or close).  Open connections are dropped in every mode."""
         with self._lock:
             self.down_mode = mode
-            if mode == "refuse" and self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            if mode == "refuse":
+                # The accept thread closes the socket itself: closing it under a running
+                # select() would leave the kernel socket listening (and resetting) until the
+                # select returns.
+                self._closed.clear()
+                self._want_closed = True
+        if mode == "refuse":
+            self._closed.wait(5)
         self.drop_connections()
 
     def come_up(self) -> None:
         with self._lock:
             self.down_mode = None
+            self._want_closed = False
             if self._sock is None and not self._stopping:
                 self._sock = self._bind(self.host, self.port)
 
@@ -327,9 +338,6 @@ class Listener:
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
-            sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
         self._thread.join(5)
         self.drop_connections()
         with self._lock:
@@ -341,7 +349,24 @@ class Listener:
     # -- accepting ---------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
+        try:
+            self._accept_until_stopped()
+        finally:
+            with self._lock:
+                sock, self._sock = self._sock, None
+            if sock is not None:
+                sock.close()
+            self._closed.set()
+
+    def _accept_until_stopped(self) -> None:
         while not self._stopping:
+            if self._want_closed:
+                with self._lock:
+                    sock, self._sock = self._sock, None
+                    self._want_closed = False
+                if sock is not None:
+                    sock.close()
+                self._closed.set()
             sock = self._sock
             if sock is None:
                 time.sleep(0.02)
@@ -521,7 +546,7 @@ class Listener:
             _reset(sock)
             return False
         finally:
-            self._log(request, status, headers, bytes(sent_body), streamed, started, clock)
+            self._log(request, response, status, headers, bytes(sent_body), started, clock)
 
     def _send_stream(self, sender: _Sender, response: HttpResponse, sent: bytearray) -> bool:
         """Send a chunked body; ``False`` if the connection cannot be reused."""
@@ -559,10 +584,10 @@ class Listener:
     def _log(
         self,
         request: HttpRequest,
+        response: HttpResponse,
         status: int | None,
         headers: list[tuple[str, str]],
         body: bytes,
-        streamed: bool,
         started: float,
         clock: float,
     ) -> None:
@@ -574,10 +599,11 @@ class Listener:
             status=status,
             response_headers=tuple(headers),
             response_body=body,
-            streamed=streamed,
+            streamed=response.stream is not None,
             tls=request.tls,
             started=started,
             duration=time.monotonic() - clock,
+            fault=response.fault,
         )
         self.sink(exchange)
 

@@ -42,6 +42,8 @@ class LoggedRequest:
         request_body: The request body (at most the first 64 KiB).
         request_size: The full size of the request body in bytes.
         response_size: Bytes of response body sent.
+        fault: The injected fault that shaped the answer (``"Respond"``, ``"Reset"``, ...), or
+            ``None`` for a normal answer.
     """
 
     method: str
@@ -53,6 +55,7 @@ class LoggedRequest:
     request_body: bytes
     request_size: int
     response_size: int
+    fault: str | None = None
 
 
 class Outage:
@@ -360,6 +363,7 @@ class AuditorTestServer:
             request_body=exchange.request_body[:_BODY_EXCERPT],
             request_size=len(exchange.request_body),
             response_size=len(exchange.response_body),
+            fault=exchange.fault,
         )
         with self._requests_lock:
             self._requests.append(entry)
