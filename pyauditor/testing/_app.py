@@ -57,7 +57,7 @@ def _not_found() -> HttpResponse:
 def _requote(path: str) -> str:
     """actix-router's path re-quoting: ``%XX`` is decoded except ``%2F``, ``%25``, ``%2B``."""
     if "%" not in path:
-        return path
+        return path.encode("latin-1").decode("utf-8", "replace")
 
     def replace(match: re.Match[str]) -> str:
         code = match.group(0)

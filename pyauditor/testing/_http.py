@@ -10,6 +10,7 @@ body is read, TLS handshakes off the accept thread, and fault injection at the b
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import socket
 import ssl
@@ -24,6 +25,8 @@ from http import HTTPStatus
 from typing import BinaryIO, cast
 
 __all__ = ["BodyTooLarge", "HttpRequest", "HttpResponse", "Listener"]
+
+_log = logging.getLogger("pyauditor.testing")
 
 _MAX_LINE = 65_536
 _MAX_HEADERS = 100
@@ -206,7 +209,9 @@ class HttpResponse:
 class Exchange:
     """A finished request and the answer actually sent (for logs and contract checks).
 
-    ``response_body`` holds what was sent of the body (all of a stream, unless a fault cut it).
+    ``response_body`` holds what was sent of the body (all of a stream, unless a fault cut it)
+    when the listener captures bodies (only then: a stream is otherwise never held in memory);
+    ``response_size`` counts the body bytes sent either way.
     ``status`` is ``None`` when no answer was sent.  ``fault`` names the injected fault
     (``"Respond"``, ``"Reset"``, ...) that shaped the answer, or is ``None``.
     """
@@ -223,6 +228,7 @@ class Exchange:
     started: float
     duration: float
     fault: str | None = None
+    response_size: int = 0
 
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -252,6 +258,19 @@ class _ResetNow(Exception):
     pass
 
 
+class _SentBody:
+    """Counts the body bytes sent and keeps a copy only when someone wants to see them."""
+
+    def __init__(self, capture: bool) -> None:
+        self.size = 0
+        self.data: bytearray | None = bytearray() if capture else None
+
+    def add(self, piece: bytes | bytearray) -> None:
+        self.size += len(piece)
+        if self.data is not None:
+            self.data += piece
+
+
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP RST instead of a FIN."""
     with contextlib.suppress(OSError):
@@ -271,8 +290,10 @@ class Listener:
         handler: Handler,
         sink: ExchangeSink,
         ssl_context: ssl.SSLContext | None = None,
+        capture_bodies: bool = False,
     ) -> None:
         self.host = host
+        self.capture_bodies = capture_bodies
         self.handler = handler
         self.sink = sink
         self.ssl_context = ssl_context
@@ -503,10 +524,13 @@ class Listener:
         except BadRequest:
             self._send_plain(sock, 400)
             return False
+        except Exception:  # a bug or a store closed under us: answer, don't kill the thread
+            _log.exception("pyauditor.testing: request handler failed")
+            response = HttpResponse(500, close=True)
         keep = self._keep_alive(request) and not response.close
         if keep and not request.body_reader.drain():
             keep = False
-        sent_body = bytearray()
+        sent_body = _SentBody(self.capture_bodies)
         status: int | None = response.status
         streamed = response.stream is not None
         headers = list(response.headers)
@@ -540,15 +564,15 @@ class Listener:
                     body = body[: response.truncate_after]
                     keep = False
                 sender.send(body)
-                sent_body += body
+                sent_body.add(body)
             return keep
         except _ResetNow:
             _reset(sock)
             return False
         finally:
-            self._log(request, response, status, headers, bytes(sent_body), started, clock)
+            self._log(request, response, status, headers, sent_body, started, clock)
 
-    def _send_stream(self, sender: _Sender, response: HttpResponse, sent: bytearray) -> bool:
+    def _send_stream(self, sender: _Sender, response: HttpResponse, sent: _SentBody) -> bool:
         """Send a chunked body; ``False`` if the connection cannot be reused."""
         assert response.stream is not None
         budget = response.truncate_after
@@ -557,13 +581,13 @@ class Listener:
         def flush() -> None:
             if buffer:
                 sender.send(b"%x\r\n" % len(buffer) + bytes(buffer) + b"\r\n")
-                sent.extend(buffer)
+                sent.add(buffer)
                 buffer.clear()
 
         try:
             for piece in response.stream:
-                if budget is not None and len(sent) + len(buffer) + len(piece) >= budget:
-                    buffer += piece[: budget - len(sent) - len(buffer)]
+                if budget is not None and sent.size + len(buffer) + len(piece) >= budget:
+                    buffer += piece[: budget - sent.size - len(buffer)]
                     break
                 buffer += piece
                 if len(buffer) >= _STREAM_CHUNK:
@@ -587,7 +611,7 @@ class Listener:
         response: HttpResponse,
         status: int | None,
         headers: list[tuple[str, str]],
-        body: bytes,
+        body: _SentBody,
         started: float,
         clock: float,
     ) -> None:
@@ -598,7 +622,8 @@ class Listener:
             request_body=request.body_reader.data,
             status=status,
             response_headers=tuple(headers),
-            response_body=body,
+            response_body=bytes(body.data or b""),
+            response_size=body.size,
             streamed=response.stream is not None,
             tls=request.tls,
             started=started,

@@ -199,19 +199,23 @@ class AuditorTestServer:
                 return self
             context = self._ssl_context()
             store = Store(self._db)
+            app = App(
+                store, self._faults, ignore_record_exists_error=self._ignore_record_exists_error
+            )
+            capture = self._on_exchange is not None
+            listeners: list[Listener] = []
             try:
-                app = App(
-                    store,
-                    self._faults,
-                    ignore_record_exists_error=self._ignore_record_exists_error,
+                listeners.append(
+                    Listener(self._host, self._wanted_port, app, self._record, None, capture)
                 )
-                listeners = [Listener(self._host, self._wanted_port, app, self._record)]
                 if context is not None:
                     listeners.append(
-                        Listener(self._host, self._wanted_tls_port, app, self._record, context)
+                        Listener(
+                            self._host, self._wanted_tls_port, app, self._record, context, capture
+                        )
                     )
             except BaseException:
-                for listener in locals().get("listeners", []):
+                for listener in listeners:
                     listener.stop()
                 store.close()
                 raise
@@ -362,7 +366,7 @@ class AuditorTestServer:
             duration=exchange.duration,
             request_body=exchange.request_body[:_BODY_EXCERPT],
             request_size=len(exchange.request_body),
-            response_size=len(exchange.response_body),
+            response_size=exchange.response_size,
             fault=exchange.fault,
         )
         with self._requests_lock:

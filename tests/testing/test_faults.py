@@ -185,3 +185,12 @@ def test_bad_inject_and_constructor_arguments(server: AuditorTestServer) -> None
         stopped.records()
     with pytest.raises(RuntimeError, match="not running"):
         _ = stopped.url
+
+
+def test_without_a_hook_bodies_are_counted_not_kept() -> None:
+    with AuditorTestServer() as server, httpx.Client(base_url=server.url) as http:
+        http.post("/records", json=[record(f"b{i}") for i in range(100)])
+        body = http.get("/records").content
+        entry = server.requests[-1]
+        assert entry.response_size == len(body) > 20_000
+        assert entry.fault is None
