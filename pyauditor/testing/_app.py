@@ -7,7 +7,7 @@ server produces; ``auditor-server-0.11.md`` in the project's reference documents
 from __future__ import annotations
 
 import re
-import time
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import unquote_to_bytes
@@ -91,6 +91,8 @@ class App:
         self.store = store
         self.faults = faults
         self.ignore_record_exists_error = ignore_record_exists_error
+        # Set when the server stops, so that injected delays end at once.
+        self.stopping = threading.Event()
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -106,9 +108,9 @@ class App:
         if isinstance(action, Delay):
             if action.process_first:
                 response = self._route(request, None)
-                time.sleep(action.seconds)
+                self.stopping.wait(action.seconds)
                 return response if action.then is None else self._after(action.then, response)
-            time.sleep(action.seconds)
+            self.stopping.wait(action.seconds)
             return (
                 self._route(request, None)
                 if action.then is None

@@ -230,7 +230,9 @@ class AuditorTestServer:
         with self._lifecycle:
             listeners, self._listeners = self._listeners, []
             store, self._store = self._store, None
-            self._app = None
+            app, self._app = self._app, None
+        if app is not None:
+            app.stopping.set()
         for listener in listeners:
             listener.stop()
         if store is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 import httpx
@@ -194,3 +195,24 @@ def test_without_a_hook_bodies_are_counted_not_kept() -> None:
         entry = server.requests[-1]
         assert entry.response_size == len(body) > 20_000
         assert entry.fault is None
+
+
+def test_stop_ends_injected_delays() -> None:
+    server = AuditorTestServer().start()
+    server.inject(Delay(60))
+    errors: list[Exception] = []
+
+    def call() -> None:
+        try:
+            httpx.get(server.url + "/health_check", timeout=30)
+        except httpx.HTTPError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.stop()
+    thread.join(10)
+    assert time.monotonic() - started < 3
+    assert not thread.is_alive()

@@ -9,9 +9,11 @@ checked against openapi.yaml on the way (see ``conftest.py``).
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 
@@ -140,6 +142,10 @@ print(json.dumps(result))
 """
 
 
+def ca_context(ca_file: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
 def run(host: str, port: int, mode: str, tls: list[str] | None = None) -> dict[str, Any]:
     proc = run_reference_script(SCRIPT, args=[host, str(port), mode, *(tls or [])], timeout=120)
     # python-auditor 0.11.2 sometimes aborts (SIGABRT) at interpreter exit after an async get()
@@ -220,6 +226,12 @@ def test_reference_client_over_mutual_tls(server_factory: ServerFactory, tmp_pat
     )
     assert server.tls_port is not None
     assert server.tls_url == f"https://127.0.0.1:{server.tls_port}"
+    # Mutual TLS is mandatory: a client without a certificate fails the handshake.
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.tls_url + "/health_check", verify=ca_context(tmp_path / "ca.pem"))
+    with_cert = ca_context(tmp_path / "ca.pem")
+    with_cert.load_cert_chain(tmp_path / "client.pem", tmp_path / "client.key")
+    assert httpx.get(server.tls_url + "/health_check", verify=with_cert).status_code == 200
     tls = [str(tmp_path / "client.pem"), str(tmp_path / "client.key"), str(tmp_path / "ca.pem")]
     check(run("127.0.0.1", server.tls_port, "blocking", tls), "blocking")
     assert all(entry.tls for entry in server.requests)
