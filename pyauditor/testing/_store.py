@@ -30,6 +30,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -188,9 +189,12 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._directory: str | None = None
+        self._cleanup: weakref.finalize[Any, Any] | None = None
         if path is None:
             self._directory = _ephemeral_directory()
             self.path = os.path.join(self._directory, "auditor.db")
+            # Removed on close(), or at the latest when the interpreter exits.
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._directory, True)
         else:
             self.path = os.fspath(path)
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -245,8 +249,8 @@ class Store:
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
 
     def healthy(self) -> bool:
         """``GET /health_check``: can a connection be used?"""

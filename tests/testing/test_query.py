@@ -157,6 +157,8 @@ def dataset(http: httpx.Client) -> None:
         ("?sort_by[asc]=runtime", ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"]),
         ("?sort_by[asc]=record_id&sort_by[desc]=record_id&limit=2", ["r1", "r2"]),
         ("?limit=0", []),
+        # a bound before PostgreSQL's range fails the query: 200 with an empty body
+        ("?start_time[gte]=-5000-01-01T00:00:00Z", []),
         ("?%5Blimit%5D=1", None),
     ],
 )
