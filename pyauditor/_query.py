@@ -68,9 +68,10 @@ def encode(text: str) -> str:
             encoded = text
         else:
             encoded = quote_plus(text, safe="*").replace("~", "%7E")
-        if len(_encoded) >= _CACHE_LIMIT:
-            _encoded.clear()
-        _encoded[text] = encoded
+        if len(text) <= 256:
+            if len(_encoded) >= _CACHE_LIMIT:
+                _encoded.clear()
+            _encoded[text] = encoded
     return encoded
 
 

@@ -370,15 +370,22 @@ _meta_texts: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, str]] = {}
 
 def _meta_texts_of(data: dict[str, tuple[str, ...]]) -> tuple[str, str]:
     """The meta's JSON in insertion order (request bodies) and with sorted keys (to_json)."""
+    if len(data) > 16:
+        # Not worth remembering (and not worth pinning in memory).
+        return _render_meta(data)
     key = tuple(data.items())
     texts = _meta_texts.get(key)
     if texts is None:
         if len(_meta_texts) >= 1024:
             _meta_texts.clear()
-        wire = dumps(data)
-        keys = list(data)
-        texts = _meta_texts[key] = (wire, wire if keys == sorted(keys) else dumps_sorted(data))
+        texts = _meta_texts[key] = _render_meta(data)
     return texts
+
+
+def _render_meta(data: dict[str, tuple[str, ...]]) -> tuple[str, str]:
+    wire = dumps(data)
+    keys = list(data)
+    return wire, wire if keys == sorted(keys) else dumps_sorted(data)
 
 
 @final

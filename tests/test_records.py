@@ -616,3 +616,16 @@ def test_server_names_are_checked_when_sent_again() -> None:
     assert json.loads(record_update_body(record_from_server(server())))["stop_time"] == (
         "2022-08-09T11:30:00Z"
     )
+
+
+def test_large_meta_renders_like_small_meta() -> None:
+    meta = Meta()
+    for index in reversed(range(40)):
+        meta.insert(f"k{index:02}", [str(index)])
+    record = Record("r", T0).with_meta(meta)
+    document = json.loads(record.to_json())["meta"]
+    assert list(document) == sorted(document)
+    assert list(json.loads(record_add_body(record))["meta"]) == [
+        f"k{i:02}" for i in reversed(range(40))
+    ]
+    assert record.meta == meta
