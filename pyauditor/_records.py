@@ -70,6 +70,7 @@ _loads = json.loads
 _EPSILON = 2.220446049250313e-16
 _SQRT_EPSILON = math.sqrt(_EPSILON)
 _INF = math.inf
+_OUT_OF_RANGE_YEAR = re.compile(r"[+-]\d{4,}-|0000-").match
 
 # A meta JSON text in which every key and value is a plain name (see _validation.PLAIN_NAME)
 # is valid under every rule; one regex over the text then replaces decoding it at send time.
@@ -885,11 +886,12 @@ def _server_time(value: object, key: str, record_id: str) -> _dt.datetime | None
     try:
         return parse_response_timestamp_utc(value)
     except ValueError:
-        raise ValueError(
-            _malformed(
-                record_id, f"{key} {describe(value)} is not an RFC 3339 timestamp with an offset"
-            )
-        ) from None
+        if _OUT_OF_RANGE_YEAR(value):
+            # PostgreSQL and chrono go beyond Python's datetime (years 1 to 9999).
+            what = "has a year outside 1..9999, which Python's datetime cannot hold"
+        else:
+            what = "is not an RFC 3339 timestamp with an offset"
+        raise ValueError(_malformed(record_id, f"{key} {describe(value)} {what}")) from None
 
 
 def _server_meta(meta: object, record_id: str) -> dict[str, tuple[str, ...]]:

@@ -593,6 +593,8 @@ def test_server_records_are_normalised() -> None:
         ),
         (server(stop_time="yesterday"), ValueError, "stop_time 'yesterday'"),
         (server(start_time=1660000000), TypeError, "start_time is a number"),
+        (server(stop_time="+10000-01-01T00:00:00Z"), ValueError, "year outside 1..9999"),
+        (server(stop_time="0000-12-31T23:59:59Z"), ValueError, "year outside 1..9999"),
         (server(runtime=1.0), TypeError, "runtime is a number"),
         (server(runtime=True), TypeError, "runtime is a boolean"),
     ],
