@@ -14,8 +14,8 @@ bulk_body      the POST /records body for 100k records (pyauditor only)
 from_server    json.loads of 100k server records, one at a time, each wrapped as a Record
                (pyauditor only; the reference's get() of 100k over HTTP took 0.3 s)
 
-A workload named ``X_distinct`` uses a different datetime object per record or query, which
-defeats the formatting cache (see pyauditor._time) and shows the cost without it.
+A workload named ``X_distinct`` uses a different datetime and a different meta value per
+record or query, which defeats pyauditor's formatting caches and shows the cost without them.
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ distinct = mode.endswith("_distinct")
 mode = mode.removesuffix("_distinct")
 starts = [t0 + dt.timedelta(seconds=i) for i in range(n)] if distinct else [t0] * n
 
+sites = [f"site{i}" for i in range(n)] if distinct else ["site1"] * n
+
 def make(i, start):
     return (
         Record(f"record-{i}", start)
-        .with_meta(Meta().insert("site_id", ["site1"]).insert("group_id", ["group1"]))
+        .with_meta(Meta().insert("site_id", [sites[i]]).insert("group_id", ["group1"]))
         .with_component(Component("cpu", 4).with_score(Score("HEPSPEC06", 9.2)))
     )
 
@@ -98,6 +100,7 @@ print(time.process_time() - begin)
 REFERENCE_WORKLOADS = {"construct", "to_json", "query", "query_simple"}
 DEFAULT = [
     "construct",
+    "construct_distinct",
     "to_json",
     "to_json_distinct",
     "query",

@@ -385,8 +385,7 @@ def _meta_texts_of(data: dict[str, tuple[str, ...]]) -> tuple[str, str]:
 
 def _render_meta(data: dict[str, tuple[str, ...]]) -> tuple[str, str]:
     wire = dumps(data)
-    keys = list(data)
-    return wire, wire if keys == sorted(keys) else dumps_sorted(data)
+    return wire, wire if len(data) < 2 else dumps_sorted(data)
 
 
 @final
