@@ -1001,8 +1001,8 @@ def record_from_server(obj: object) -> Record:
     checked against the client-side rules: the server already accepted them (sending such a
     record again checks them).
 
-    ``obj`` may be changed (integer score values become floats); the record keeps nothing of
-    it but strings and numbers.
+    ``obj`` is not changed, and the record keeps nothing of it but strings and numbers, so the
+    parsed tree can be dropped at once.  Integer score values (``10``) become floats (``10.0``).
 
     Raises:
         TypeError: ``obj`` or one of its values has the wrong JSON type.

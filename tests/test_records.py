@@ -631,3 +631,12 @@ def test_large_meta_renders_like_small_meta() -> None:
         f"k{i:02}" for i in reversed(range(40))
     ]
     assert record.meta == meta
+
+
+def test_the_server_object_is_left_alone() -> None:
+    obj = server()
+    obj["components"][0]["scores"][0]["value"] = 10
+    snapshot = json.dumps(obj)
+    record = record_from_server(obj)
+    assert json.dumps(obj) == snapshot
+    assert record.components[0].scores[0].value == 10.0
