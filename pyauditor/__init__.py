@@ -21,6 +21,8 @@ from ._errors import (
     ValidationError,
 )
 from ._query import ComponentQuery, MetaOperator, MetaQuery, Operator, QueryBuilder, SortBy, Value
+from ._queue import DeadLetter, QueueStatus
+from ._queued import QueuedAuditorClient
 from ._records import Component, Meta, Record, Score
 from ._validation import allow_forbidden_characters, forbidden_characters_allowed
 from ._version import __version__
@@ -34,6 +36,7 @@ __all__ = [
     "Component",
     "ComponentQuery",
     "ConfigurationError",
+    "DeadLetter",
     "Meta",
     "MetaOperator",
     "MetaQuery",
@@ -42,6 +45,8 @@ __all__ = [
     "PayloadTooLargeError",
     "QueryBuilder",
     "QueueError",
+    "QueueStatus",
+    "QueuedAuditorClient",
     "Record",
     "RecordExistsError",
     "ResponseDecodeError",
