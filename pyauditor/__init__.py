@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._query import ComponentQuery, MetaOperator, MetaQuery, Operator, QueryBuilder, SortBy, Value
 from ._queue import DeadLetter, QueueStatus
-from ._queued import QueuedAuditorClient
+from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
 from ._records import Component, Meta, Record, Score
 from ._validation import allow_forbidden_characters, forbidden_characters_allowed
 from ._version import __version__
@@ -47,6 +47,7 @@ __all__ = [
     "QueueError",
     "QueueStatus",
     "QueuedAuditorClient",
+    "QueuedAuditorClientBlocking",
     "Record",
     "RecordExistsError",
     "ResponseDecodeError",
