@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, final
 
+from ._client import _since_query
 from ._errors import AuditorError, ConfigurationError
 from ._protocol import RetryPolicy
 from ._queue import (
@@ -58,8 +59,6 @@ class _Client(BodySender, Protocol):
     async def get(self) -> list[Record]: ...
     async def advanced_query(self, query_string: str) -> list[Record]: ...
     async def get_single_record(self, record_id: str) -> Record: ...
-    async def get_started_since(self, timestamp: _dt.datetime) -> list[Record]: ...
-    async def get_stopped_since(self, timestamp: _dt.datetime) -> list[Record]: ...
 
 
 @final
@@ -238,11 +237,14 @@ class QueuedAuditorClient:
 
     async def get_started_since(self, timestamp: _dt.datetime) -> list[Record]:
         """Deprecated: records started at or after ``timestamp``; use ``advanced_query``."""
-        return await self._client.get_started_since(timestamp)
+        # Built here rather than delegated, so the DeprecationWarning names the caller's line.
+        query = _since_query("get_started_since", "start_time", timestamp)
+        return await self._client.advanced_query(query)
 
     async def get_stopped_since(self, timestamp: _dt.datetime) -> list[Record]:
         """Deprecated: records stopped at or after ``timestamp``; use ``advanced_query``."""
-        return await self._client.get_stopped_since(timestamp)
+        query = _since_query("get_stopped_since", "stop_time", timestamp)
+        return await self._client.advanced_query(query)
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -315,8 +317,9 @@ def _checked(
     if isinstance(send_interval, bool) or not isinstance(send_interval, int | float):
         raise type_error(send_interval, "float")
     if not send_interval > 0:
+        # python-auditor's message for a negative interval (it panics on 0).
         raise ConfigurationError(
-            f"send_interval must be a number of seconds > 0, got {send_interval!r}"
+            f"INVALID_TIME_INTERVAL: send_interval must be > 0 seconds, got {send_interval!r}"
         )
     location = parse_database_path(database_path)
     if location.in_memory:
@@ -341,8 +344,6 @@ class _BlockingReader(Protocol):
     def get(self) -> list[Record]: ...
     def advanced_query(self, query_string: str) -> list[Record]: ...
     def get_single_record(self, record_id: str) -> Record: ...
-    def get_started_since(self, timestamp: _dt.datetime) -> list[Record]: ...
-    def get_stopped_since(self, timestamp: _dt.datetime) -> list[Record]: ...
 
 
 class _LoopThread:
@@ -498,11 +499,13 @@ class QueuedAuditorClientBlocking:
 
     def get_started_since(self, timestamp: _dt.datetime) -> list[Record]:
         """Deprecated: records started at or after ``timestamp``; use ``advanced_query``."""
-        return self._reader.get_started_since(timestamp)
+        query = _since_query("get_started_since", "start_time", timestamp)
+        return self._reader.advanced_query(query)
 
     def get_stopped_since(self, timestamp: _dt.datetime) -> list[Record]:
         """Deprecated: records stopped at or after ``timestamp``; use ``advanced_query``."""
-        return self._reader.get_stopped_since(timestamp)
+        query = _since_query("get_stopped_since", "stop_time", timestamp)
+        return self._reader.advanced_query(query)
 
     # -- the queue ---------------------------------------------------------------------------
 

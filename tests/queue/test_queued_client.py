@@ -206,16 +206,26 @@ async def test_reads_go_straight_to_the_client(start: Start) -> None:
     await client.advanced_query("limit=1")
     assert (await client.get_single_record("x")).record_id == "server"
     assert (await client.get_one_record("y")).record_id == "server"
-    await client.get_started_since(T0)
-    await client.get_stopped_since(T1)
     assert fake.reads == [
         ("health_check", ()),
         ("get", ()),
         ("advanced_query", ("limit=1",)),
         ("get_single_record", ("x",)),
         ("get_single_record", ("y",)),
-        ("get_started_since", (T0,)),
-        ("get_stopped_since", (T1,)),
+    ]
+
+
+async def test_the_deprecated_since_queries_warn_at_the_callers_line(start: Start) -> None:
+    fake = FakeClient()
+    client = await start(fake)
+    with pytest.warns(DeprecationWarning, match="get_started_since is deprecated") as started:
+        await client.get_started_since(T0)
+    with pytest.warns(DeprecationWarning, match="get_stopped_since is deprecated") as stopped:
+        await client.get_stopped_since(T1)
+    assert started[0].filename == stopped[0].filename == __file__
+    assert fake.reads == [
+        ("advanced_query", ("start_time[gte]=2022-08-08T11%3A30%3A00%2B00%3A00",)),
+        ("advanced_query", ("stop_time[gte]=2022-08-08T12%3A30%3A00%2B00%3A00",)),
     ]
 
 

@@ -164,16 +164,19 @@ def test_reads_go_to_the_blocking_client(start: Start) -> None:
     client.advanced_query("limit=1")
     client.get_single_record("a")
     client.get_one_record("a")
-    client.get_started_since(T0)
-    client.get_stopped_since(T0)
+    with pytest.warns(DeprecationWarning, match="get_started_since is deprecated") as started:
+        client.get_started_since(T0)
+    with pytest.warns(DeprecationWarning, match="get_stopped_since is deprecated") as stopped:
+        client.get_stopped_since(T0)
+    assert started[0].filename == stopped[0].filename == __file__
     assert reader.calls == [
         "health_check",
         "get",
         "advanced_query",
         "get_single_record",
         "get_single_record",
-        "get_started_since",
-        "get_stopped_since",
+        "advanced_query",
+        "advanced_query",
     ]
 
 
