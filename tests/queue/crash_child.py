@@ -1,12 +1,13 @@
 """Child process of the kill -9 test: queues records and delivers them until it is killed.
 
-Usage: ``python -m tests.queue.crash_child QUEUE URL LOG PREFIX SEED`` (or ``--drain``).
+Usage: ``python -m tests.queue.crash_child QUEUE URL LOG PREFIX SEED`` (or ``QUEUE URL --drain``).
 
-It appends to LOG, one line each, flushed at once (a process kill loses nothing written):
+It builds a QueuedAuditorClient on QUEUE the way a collector does and appends to LOG, one line
+per event, flushed at once (a process kill loses nothing already written):
 
 * ``T id id ...``  before ``add``/``bulk_insert`` is called: these ids were attempted;
 * ``A id id ...``  after it returned: these must reach the server exactly once;
-* ``TU id stop`` / ``U id stop``  the same for ``update``.
+* ``TU id`` / ``U id``  the same for ``update`` (stop time: :func:`stop_time`).
 
 With ``--drain`` it delivers the whole queue, checks that it is empty, and exits.
 """
@@ -15,55 +16,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
+import datetime as dt
 import random
 from typing import IO
 
-import httpx
+from pyauditor import AuditorClientBuilder, Component, Meta, QueuedAuditorClient, Record
 
-from pyauditor._errors import APIConnectionError, APITimeoutError
-from pyauditor._protocol import check_write_answer
-from pyauditor._queue import QueueStore, parse_database_path
-from pyauditor._sender import AsyncSender
-
-START = "2022-08-08T11:30:00Z"
+START = dt.datetime(2022, 8, 8, 11, 30, tzinfo=dt.UTC)
 
 
 def stop_time(record_id: str) -> str:
+    """The stop time the child gives ``record_id``'s update, as the server returns it."""
     return f"2022-08-08T12:{int(record_id.rsplit('-', 1)[1]) % 60:02d}:00Z"
 
 
-def insert_body(record_id: str) -> str:
+def record(record_id: str) -> Record:
     return (
-        f'{{"record_id":"{record_id}","meta":{{"site":["crash"]}},'
-        f'"components":[{{"name":"cpu","amount":1,"scores":[]}}],'
-        f'"start_time":"{START}","stop_time":null}}'
+        Record(record_id, START)
+        .with_meta(Meta().insert("site", ["crash"]))
+        .with_component(Component("cpu", 1))
     )
 
 
-def update_body(record_id: str) -> str:
-    return insert_body(record_id).replace(
-        '"stop_time":null', f'"stop_time":"{stop_time(record_id)}"'
-    )
-
-
-class HttpSender:
-    """``_send_body`` over httpx, mapped to pyauditor's exceptions."""
-
-    def __init__(self, url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=url, timeout=5)
-
-    async def _send_body(self, method: str, path: str, body: bytes) -> None:
-        url = str(self.http.base_url) + path
-        try:
-            response = await self.http.request(
-                method, path, content=body, headers={"Content-Type": "application/json"}
-            )
-        except httpx.TimeoutException as error:
-            raise APITimeoutError(str(error), method=method, url=url) from error
-        except httpx.HTTPError as error:
-            raise APIConnectionError(str(error), method=method, url=url) from error
-        check_write_answer(response.status_code, response.content, method, url)
+def finished(record_id: str) -> Record:
+    stop = dt.datetime.fromisoformat(stop_time(record_id).replace("Z", "+00:00"))
+    return record(record_id).with_stop_time(stop)
 
 
 def log(out: IO[str], *words: str) -> None:
@@ -71,39 +48,50 @@ def log(out: IO[str], *words: str) -> None:
     out.flush()
 
 
-async def work(args: argparse.Namespace, out: IO[str] | None) -> None:
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    store = await asyncio.get_running_loop().run_in_executor(
-        executor, QueueStore, parse_database_path(args.queue)
+async def build(queue: str, url: str) -> QueuedAuditorClient:
+    return await (
+        AuditorClientBuilder()
+        .connection_string(url)
+        .database_path(queue)
+        .send_interval(0.02)
+        .timeout(5)
+        .build_queued()
     )
-    sender = AsyncSender(HttpSender(args.url), store, executor, send_interval=0.02)
-    if args.drain:
-        for _ in range(1000):
-            if await sender.flush() is None:
-                break
-            await asyncio.sleep(0.05)  # the server hiccuped: try again
-        status = store.status()
-        assert status.queued == 0, status
-        assert status.dead_letters == 0, store.dead_letters()
-        await sender.stop(5)
-        return
+
+
+async def drain(queue: str, url: str) -> None:
+    client = await build(queue, url)
+    for _ in range(1000):
+        status = await client.flush()
+        if not status.queued:
+            break
+        await asyncio.sleep(0.05)  # the server hiccuped: try again
+    assert status.queued == 0, status
+    assert status.dead_letters == 0, await client.dead_letters()
+    await client.stop()
+
+
+async def work(queue: str, url: str, prefix: str, seed: int, out: IO[str]) -> None:
+    client = await build(queue, url)
     print("READY", flush=True)
-    assert out is not None
-    rnd = random.Random(args.seed)
+    rnd = random.Random(seed)
     acked: list[str] = []
     number = 0
     while True:
         if acked and rnd.random() < 0.2:
             record_id = acked.pop(rnd.randrange(len(acked)))
             log(out, "TU", record_id)
-            await sender.store_call(store.enqueue, [("update", record_id, update_body(record_id))])
+            await client.update(finished(record_id))
             log(out, "U", record_id)
             continue
         size = rnd.choice((1, 1, 1, 3, 40))
-        ids = [f"{args.prefix}-{number + i}" for i in range(size)]
+        ids = [f"{prefix}-{number + i}" for i in range(size)]
         number += size
         log(out, "T", *ids)
-        await sender.store_call(store.enqueue, [("insert", i, insert_body(i)) for i in ids])
+        if size == 1:
+            await client.add(record(ids[0]))
+        else:
+            await client.bulk_insert([record(i) for i in ids])
         log(out, "A", *ids)
         acked.extend(ids)
         # Paced like a busy collector, so the sender keeps up and kills land in deliveries.
@@ -120,11 +108,11 @@ def main() -> None:
     parser.add_argument("--drain", action="store_true")
     args = parser.parse_args()
     if args.drain:
-        asyncio.run(work(args, None))
+        asyncio.run(drain(args.queue, args.url))
         return
-    # Opened before the loop runs: line writes go straight to the file (a kill loses nothing).
+    # Opened before the loop runs: each line goes straight to the file (a kill loses nothing).
     with open(args.log, "a", encoding="utf-8") as out:
-        asyncio.run(work(args, out))
+        asyncio.run(work(args.queue, args.url, args.prefix, args.seed, out))
 
 
 if __name__ == "__main__":
