@@ -337,6 +337,18 @@ def _utc(timestamp: float) -> _dt.datetime:
 # --------------------------------------------------------------------------------------------
 # The store
 
+_CHUNK: Final = 500
+"""Ids per ``IN (...)`` list: old SQLite builds allow only 999 parameters per statement."""
+
+
+def _for_chunks(
+    db: sqlite_utils.Database, statement: str, ids: Sequence[int], *leading: object
+) -> None:
+    """Run ``statement`` (``{marks}`` stands for the id placeholders) over ``ids`` in chunks."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        db.execute(statement.format(marks=",".join("?" * len(chunk))), [*leading, *chunk])
+
 
 class QueueStore:
     """The send queue in one SQLite file (or in memory).
@@ -479,10 +491,7 @@ class QueueStore:
                 moved.append(rowid)
             if rows:
                 db.table(QUEUE_TABLE).insert_all(rows)
-                for start in range(0, len(moved), 500):
-                    chunk = moved[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    db.execute(f"DELETE FROM [{table}] WHERE rowid IN ({marks})", chunk)
+                _for_chunks(db, f"DELETE FROM [{table}] WHERE rowid IN ({{marks}})", moved)
                 imported += len(rows)
         if imported:
             logger.warning(
@@ -546,26 +555,17 @@ class QueueStore:
         if not (commit.delivered or commit.dead or commit.failed):
             return
         with self._transaction("commit of a delivery outcome") as db:
-            self._delete(db, commit.delivered)
+            _for_chunks(db, f"DELETE FROM {QUEUE_TABLE} WHERE seq IN ({{marks}})", commit.delivered)
             now = time.time()
             for entry in commit.dead:
                 self._bury(db, entry, now)
-            if commit.failed:
-                for start in range(0, len(commit.failed), 500):
-                    chunk = commit.failed[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    db.execute(
-                        f"UPDATE {QUEUE_TABLE} SET attempts = attempts + 1, last_error = ? "
-                        f"WHERE seq IN ({marks})",
-                        [commit.error, *chunk],
-                    )
-
-    @staticmethod
-    def _delete(db: sqlite_utils.Database, seqs: Sequence[int]) -> None:
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            db.execute(f"DELETE FROM {QUEUE_TABLE} WHERE seq IN ({marks})", chunk)
+            _for_chunks(
+                db,
+                f"UPDATE {QUEUE_TABLE} SET attempts = attempts + 1, last_error = ? "
+                "WHERE seq IN ({marks})",
+                commit.failed,
+                commit.error,
+            )
 
     def _bury(self, db: sqlite_utils.Database, entry: DeadLetterEntry, now: float) -> None:
         row = db.execute(

@@ -15,7 +15,7 @@ from pyauditor._delivery import (
     failure_budget,
 )
 from pyauditor._errors import AuditorError
-from pyauditor._queue import DatabaseLocation, QueueStore, StoreCommit
+from pyauditor._queue import DatabaseLocation, QueueStatus, QueueStore, StoreCommit
 
 from .fakes import FakeAuditor, body, error, refused
 
@@ -102,7 +102,7 @@ def test_record_exists_for_a_batch_settles_each_record_alone(store: QueueStore) 
     assert deliver(store, fake) is None
     assert fake.requests == [("POST", "/records", 3)] + [("POST", "/record", 1)] * 3
     assert set(fake.stored) == {"r0", "r1", "r2"}
-    assert store.status() == store.status().__class__(0, 0, 0)
+    assert store.status() == QueueStatus(0, 0, 0)
 
 
 def test_a_resent_batch_the_server_already_stored_counts_as_delivered(store: QueueStore) -> None:
@@ -113,7 +113,7 @@ def test_a_resent_batch_the_server_already_stored_counts_as_delivered(store: Que
     for i in ids:
         fake.stored[i] = {}
     assert deliver(store, fake) is None
-    assert store.status() == store.status().__class__(0, 0, 0)
+    assert store.status() == QueueStatus(0, 0, 0)
     singles = sum(1 for _, path, _ in fake.requests if path == "/record")
     assert singles == MAX_BATCH_RECORDS  # each record confirmed by its own RECORD_EXISTS
     assert len(fake.requests) == 1 + EXISTS_FANOUT + MAX_BATCH_RECORDS
@@ -187,7 +187,7 @@ def test_connection_errors_keep_every_row_and_stop_the_pass(store: QueueStore) -
     outcome = deliver(store, fake)
     assert isinstance(outcome, AuditorError)
     assert len(fake.requests) == 1
-    assert store.status() == store.status().__class__(2, 1, 0)
+    assert store.status() == QueueStatus(2, 1, 0)
     rows = store.next_inserts(0, 10)
     assert [r.attempts for r in rows] == [1, 1]
 
@@ -217,7 +217,7 @@ def test_a_record_the_server_cannot_store_stays_queued_without_blocking_others(
     assert planner.deferral is not None
     assert planner.deferral.status_code == 500  # type: ignore[attr-defined]
     assert len(fake.stored) == 1999
-    assert store.status() == store.status().__class__(1, 1, 0)  # poison insert + its update
+    assert store.status() == QueueStatus(1, 1, 0)  # poison insert + its update
     assert fake.stored["r5"]["stop_time"] == "2022-08-08T12:30:00Z"
     (row,) = store.next_inserts(0, 10)
     assert (row.record_id, row.attempts) == ("poison", 1)
@@ -310,10 +310,10 @@ def test_a_404_update_stays_queued_if_its_insert_was_queued_meanwhile(store: Que
     fake.fail = enqueue_insert_during_the_request  # type: ignore[assignment]
     planner = DeliveryPlanner()
     assert run(planner.updates(store.next_updates(0, 10)), fake, store) is None
-    assert store.status() == store.status().__class__(1, 1, 0)
+    assert store.status() == QueueStatus(1, 1, 0)
     fake.fail = None
     assert deliver(store, fake) is None
-    assert store.status() == store.status().__class__(0, 0, 0)
+    assert store.status() == QueueStatus(0, 0, 0)
 
 
 def test_a_404_for_an_unknown_route_is_not_blamed_on_the_update(store: QueueStore) -> None:
@@ -323,7 +323,7 @@ def test_a_404_for_an_unknown_route_is_not_blamed_on_the_update(store: QueueStor
     )
     update(store, "a")
     assert isinstance(deliver(store, fake), AuditorError)
-    assert store.status() == store.status().__class__(0, 1, 0)
+    assert store.status() == QueueStatus(0, 1, 0)
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 405, 429])
@@ -334,7 +334,7 @@ def test_answers_that_say_nothing_about_the_record_keep_it_queued(
     fake.fail = lambda m, p, b: error(status, "nope", m, p)
     add(store, "a", "b")
     assert isinstance(deliver(store, fake), AuditorError)
-    assert store.status() == store.status().__class__(2, 0, 0)
+    assert store.status() == QueueStatus(2, 0, 0)
 
 
 def test_failure_budget_grows_with_the_batch_size() -> None:
