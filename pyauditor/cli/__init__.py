@@ -8,6 +8,9 @@
     pyauditor query [URL] [filters] [--sort FIELD[:desc]] [--limit N]
                     [--format table|json|ndjson|csv]
     pyauditor get [URL] RECORD_ID
+    pyauditor queue status PATH [--all] [--json]      a collector's queue file, read-only
+    pyauditor queue flush PATH [URL] [--retry-dead-letters]
+    pyauditor demo [URL]
 
 Also ``python -m pyauditor``.  Every command that talks to a server takes ``--timeout``,
 ``--retries`` and, for mutual TLS, ``--cert``, ``--key`` and ``--ca``; without a URL argument it
@@ -37,6 +40,7 @@ from ._common import (
     UsageError,
     add_server_options,
     blocking_client,
+    builder,
     has_scheme,
     parse_time,
     positive_int,
@@ -44,6 +48,7 @@ from ._common import (
     stderr_is_terminal,
 )
 from ._query import FORMATS, add_filter_options, build_query, write_record, write_records
+from ._queue import add_queue_parser, run_flush, run_status
 from ._send import run_send
 
 __all__ = ["main"]
@@ -167,6 +172,25 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("targets", nargs="+", metavar="URL RECORD_ID", help=argparse.SUPPRESS)
     add_server_options(get)
 
+    add_queue_parser(commands, _Parser, _URL_HELP, add_server_options)
+
+    demo = commands.add_parser(
+        "demo",
+        help="send a day of job records through the queued client and print an accounting summary",
+        description=(
+            "The main job of `make demo`: starts the embedded server (or uses URL / "
+            f"${ENV_URL}), sends a realistic batch of job records through the queued client, "
+            "queries them back with the query DSL and prints core-hours and HEPSPEC06-hours "
+            "per site and group."
+        ),
+    )
+    demo.add_argument(
+        "url", nargs="?", metavar="URL", help=f"server to use (default: ${ENV_URL}, else embedded)"
+    )
+    demo.add_argument(
+        "--jobs", type=positive_int, default=600, metavar="N", help="jobs to send (default 600)"
+    )
+    add_server_options(demo)
     return parser
 
 
@@ -274,6 +298,30 @@ def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     raise CommandError(f"no record {record_id!r} on {url}")
 
 
+def _cmd_queue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.queue_command == "status":
+        return run_status(args.path, show_all=args.all, as_json=args.json, out=out)
+    url = resolve_url(args.url)
+    blocking_client(args, url).close()  # an unusable URL or TLS option is a usage error
+    return run_flush(
+        args.path,
+        lambda: builder(args, url),
+        retry_dead_letters=args.retry_dead_letters,
+        max_time=args.max_time,
+        verbose=args.verbose > 0,
+        out=out,
+    )
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .._demo import run_demo
+
+    url = args.url or os.environ.get(ENV_URL, "").strip() or None
+    # Checked up front, so a bad TLS option fails before the embedded server starts.
+    builder(args, url or "http://localhost")
+    return run_demo(url, jobs=args.jobs, out=out, make_builder=lambda u: builder(args, u))
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -337,6 +385,10 @@ def main(
                 return _cmd_query(args, out, err)
             if args.command == "get":
                 return _cmd_get(args, out, err)
+            if args.command == "queue":
+                return _cmd_queue(args, out, err)
+            if args.command == "demo":
+                return _cmd_demo(args, out, err)
             raise UsageError(f"unknown command {args.command!r}")
     except UsageError as error:
         print(f"{error.prog or command}: error: {error}", file=err)

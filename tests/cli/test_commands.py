@@ -19,7 +19,7 @@ from pyauditor.testing import AuditorTestServer, Delay
 
 from .conftest import PKI, job, ndjson, run
 
-COMMANDS = ["serve", "health", "send", "query", "get"]
+COMMANDS = ["serve", "health", "send", "query", "get", "demo"]
 
 
 def test_help_everywhere() -> None:
