@@ -64,8 +64,9 @@ def test_user_agent_on_plain_and_tls_connections(
         .with_tls(str(pki.client_cert), str(pki.client_key), str(pki.ca))
         .build_blocking()
     )
-    assert plain.health_check()
-    assert tls.health_check()
+    with plain, tls:  # closed: an open TLS connection would hold up the server's shutdown
+        assert plain.health_check()
+        assert tls.health_check()
     deadline = time.monotonic() + 5
     while len(agents) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)

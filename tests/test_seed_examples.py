@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -467,3 +468,97 @@ def test_the_queue_database_path_is_only_for_the_queued_client(tmp_path: Path) -
     path = tmp_path / "queue.db"
     AuditorClientBuilder().database_path(str(path)).send_interval(10).build_blocking()
     assert not path.exists()
+
+
+# -- QueuedAuditorClient --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def queued(server: AuditorTestServer, tmp_path: Path) -> AsyncIterator[object]:
+    # "It is strongly recommended to provide a path. See AuditorClientBuilder.database_path()"
+    client = await (
+        AuditorClientBuilder()
+        .connection_string(server.url)
+        .database_path(str(tmp_path / "queue.db"))
+        .send_interval(1)
+        .build_queued()
+    )
+    yield client
+    # "The background task of this client should be stopped by invoking
+    # QueuedAuditorClient.stop() before the client is dropped."
+    await client.stop()
+
+
+async def test_queued_advanced_query(queued: Any) -> None:
+    client = queued
+    value1 = Value.set_datetime(start_time)
+    value2 = Value.set_datetime(stop_time)
+    operator1 = Operator().gt(value1)
+    operator2 = Operator().gt(value2)
+    query_string = QueryBuilder().with_start_time(operator1).with_stop_time(operator2).build()
+    records = await client.advanced_query(query_string)
+
+    assert ids(records) == ["record-2", "record-3"]
+
+
+async def test_queued_get_one_record(queued: Any) -> None:
+    client = queued
+    # SEED: `record: &str = "record-1"` is Rust, a SyntaxError in Python; the value is kept.
+    record = "record-1"
+    record = await client.get_one_record(record)
+
+    assert record == RECORDS[0]
+
+
+async def test_queued_get_started_since(queued: Any) -> None:
+    client = queued
+    # If the date/time is already in UTC:
+    start_since = datetime.datetime(2022, 8, 8, 11, 30, 0, 0, tzinfo=datetime.timezone.utc)  # noqa: UP017
+    # If it is in local time:
+    from tzlocal import get_localzone
+
+    local_tz = get_localzone()
+    start_since = datetime.datetime(2022, 8, 8, 11, 30, 0, 0, tzinfo=local_tz).astimezone(
+        datetime.timezone.utc  # noqa: UP017
+    )
+    # SEED: `await` added (an async client), and get_started_since run as well as the
+    # get_stopped_since the example calls.
+    with pytest.deprecated_call():
+        records = await client.get_stopped_since(start_since)
+    assert ids(records) == ["record-1", "record-2", "record-3"]
+    with pytest.deprecated_call():
+        assert ids(await client.get_started_since(start_since)) == ["record-2", "record-3"]
+
+
+async def test_queued_get_stopped_since(queued: Any) -> None:
+    client = queued
+    # If the date/time is already in UTC:
+    stop_since = datetime.datetime(2022, 8, 8, 11, 30, 0, 0, tzinfo=datetime.timezone.utc)  # noqa: UP017
+    # If it is in local time:
+    from tzlocal import get_localzone
+
+    local_tz = get_localzone()
+    stop_since = datetime.datetime(2022, 8, 8, 11, 30, 0, 0, tzinfo=local_tz).astimezone(
+        datetime.timezone.utc  # noqa: UP017
+    )
+    # SEED: `await` added: without it the async client returns a coroutine, not records.
+    with pytest.deprecated_call():
+        records = await client.get_stopped_since(stop_since)
+
+    assert ids(records) == ["record-1", "record-2", "record-3"]
+
+
+async def test_queued_writes_are_buffered_then_delivered(
+    queued: Any, server: AuditorTestServer
+) -> None:
+    # "All data to be sent is transparently saved in a persistent local database ... A
+    # background task will then periodically send records", and "there is no guarantee that a
+    # record can be retrieved from Auditor right after it has been 'sent'".
+    client = queued
+    late = _record("record-4", 4, "group_2")
+    await client.add(late)
+    await client.bulk_insert([_record("record-5", 5, "group_2")])
+    assert await client.health_check() is True
+    await client.flush()
+    assert ids(await client.get()) == [f"record-{i}" for i in range(1, 6)]
+    assert server.count() == 5

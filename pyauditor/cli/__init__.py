@@ -260,6 +260,9 @@ def _cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: BinaryI
     for path in targets:
         if path != "-" and not os.path.isfile(path):
             raise UsageError(f"no such file: {path}")
+    if (not targets or "-" in targets) and stdin is None and sys.stdin.isatty():
+        # Otherwise the command would seem to hang, waiting for input nobody is typing.
+        print("reading records from the terminal; end with Ctrl-D", file=err)
     with blocking_client(args, url) as client:
         return run_send(
             client,
