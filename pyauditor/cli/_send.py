@@ -372,8 +372,8 @@ def _print_summary(summary: SendSummary, out: TextIO) -> None:
     print(
         f"sent {_plural(summary.sent, 'record')}, "
         f"{_plural(summary.duplicates, 'duplicate')} (already stored), "
-        f"{_plural(summary.rejected.count, 'rejected record')} (refused by the server), "
-        f"{_plural(summary.invalid.count, 'invalid record')} (not sent)",
+        f"{summary.rejected.count:,} rejected by the server, "
+        f"{summary.invalid.count:,} invalid (not sent)",
         file=out,
     )
     _print_problems("rejected by the server", summary.rejected, out)

@@ -175,7 +175,7 @@ def test_invalid_records_are_reported_and_skipped(
     result = run("send", server.url, stdin=ndjson([job(1), value, job(2)]))
     assert result.code == 1
     assert "sent 2 records" in result.out
-    assert "1 invalid record (not sent)" in result.out
+    assert "1 invalid (not sent)" in result.out
     assert "<stdin> record 2" in result.out
     assert reason in result.out
     assert stored_ids(server) == {"job-1", "job-2"}
@@ -220,7 +220,7 @@ def test_forbidden_characters_can_be_allowed(server: AuditorTestServer) -> None:
 def test_many_invalid_records_are_counted_not_all_listed(server: AuditorTestServer) -> None:
     bad = [{"record_id": f"bad {i}/", "start_time": "2024-05-01T00:00:00Z"} for i in range(30)]
     result = run("send", server.url, stdin=ndjson(bad))
-    assert "30 invalid records" in result.out
+    assert "30 invalid (not sent)" in result.out
     assert result.out.count("forbidden character") == _send.SHOWN_PROBLEMS
     assert "... and 10 more" in result.out
 
