@@ -114,9 +114,10 @@ def _parser() -> argparse.ArgumentParser:
             "or records one after another. FILE - or no FILE reads stdin. Each record has the "
             "keys of Record.to_json(): record_id, start_time (RFC 3339 with offset), "
             "stop_time, meta, components (runtime is ignored). Valid records are sent in "
-            "batches; a batch refused because a record already exists is split until every "
-            "other record is stored, and such records are counted as duplicates, so sending "
-            "the same files again is safe. Invalid records are reported and skipped."
+            "batches; when a batch is refused because a record already exists, the server is "
+            "asked which ids it has (then the batch is split if needed), every other record "
+            "is stored, and those are counted as duplicates, so sending the same files again "
+            "is safe and cheap. Invalid records are reported and skipped."
         ),
         epilog=(
             f"When ${ENV_URL} is set, URL may be left out; the first argument is then taken as "

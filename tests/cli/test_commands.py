@@ -19,7 +19,7 @@ from pyauditor.testing import AuditorTestServer, Delay
 
 from .conftest import PKI, job, ndjson, run
 
-COMMANDS = ["serve", "health", "send", "query", "get", "demo"]
+COMMANDS = ["serve", "health", "send", "query", "get", "queue", "demo"]
 
 
 def test_help_everywhere() -> None:
@@ -31,6 +31,10 @@ def test_help_everywhere() -> None:
         assert sub.code == 0, command
         assert sub.out.startswith(f"usage: pyauditor {command}")
         assert sub.err == ""
+    for action in ("status", "flush"):
+        sub = run("queue", action, "--help")
+        assert sub.code == 0
+        assert sub.out.startswith(f"usage: pyauditor queue {action}")
 
 
 def test_version() -> None:
