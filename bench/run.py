@@ -116,7 +116,7 @@ def server(workload: Workload) -> Iterator[int]:
     cmd = [sys.executable, str(BENCH / "servers.py"), workload.server]
     if workload.server == "records":
         cmd += ["--count", str(workload.n)]
-        if workload.chunk_size:
+        if workload.chunk_size is not None:
             cmd += ["--chunk-size", str(workload.chunk_size)]
     # stdin stays open as a lifeline: the server exits when it reads EOF, even if we are killed.
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -344,6 +344,7 @@ def _select(only: str | None) -> list[Workload]:
 
 def _write(path: Path, text: str) -> None:
     """Write via a temporary file, so an interrupted run never leaves half a results file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

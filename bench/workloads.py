@@ -105,6 +105,18 @@ WORKLOADS: tuple[Workload, ...] = (
         server="records",
     ),
     Workload(
+        "get_record_chunks",
+        "get() of 100k records, blocking, one chunk per record",
+        "get_blocking",
+        100_000,
+        _time_metrics(None),
+        server="records",
+        chunk_size=0,
+        note="Informational (not one of issue 7's targets): the same body framed as a real AUDITOR "
+        "server sends it, each record its own HTTP chunk (actix-web frames every streamed row), "
+        "so per-chunk costs of the HTTP stack show up.",
+    ),
+    Workload(
         "bulk_async",
         "bulk_insert of 100k records, async",
         "bulk_async",
