@@ -141,7 +141,7 @@ def child_env(impl: str) -> dict[str, str]:
     RUST_BACKTRACE is dropped because the reference's baseline was taken without it (it makes
     the reference capture a backtrace for every error it raises).
     """
-    dropped = ("PYTHONPATH", "PYTHONSTARTUP", "RUST_BACKTRACE")
+    dropped = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH", "RUST_BACKTRACE")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     if impl == "reference":
         env["PYTHONPATH"] = str(REFERENCE_DIR)
