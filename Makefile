@@ -41,8 +41,8 @@ check-generated: $(VENV)/.installed
 	$(PY) generator/generate.py --check
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check pyauditor tests generator bench
-	$(VENV)/bin/ruff format --check pyauditor tests generator bench
+	$(VENV)/bin/ruff check pyauditor tests generator tools bench
+	$(VENV)/bin/ruff format --check pyauditor tests generator tools bench
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict pyauditor

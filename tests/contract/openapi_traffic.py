@@ -666,7 +666,12 @@ def _schema_error_text(error: ValidationError, *, response: bool) -> str:
             f"{instance!r} is not an int64 as the server reads it (a JSON integer without "
             "fraction or exponent, within i64)"
         )
-    elif best.validator == "pattern" and best.validator_value == _WHITE_SPACE_NAME_PATTERN:
+    elif (
+        best.validator in ("pattern", "minLength")
+        and isinstance(instance, str)
+        and valid_name_problem(instance) is not None
+    ):
+        # A Name (its pattern encodes "not blank"): say it in the server's terms.
         text = valid_name_problem(instance) if isinstance(instance, str) else None
         text = text or best.message
     else:
@@ -716,31 +721,6 @@ def _server_date_time(value: object) -> bool:
     # Responses must use the exact form the server writes (documented in openapi.yaml's
     # Timestamp description; JSON Schema can't say it).
     return not isinstance(value, str) or server_timestamp_problem(value) is None
-
-
-# WORKAROUND (spec): the Name pattern uses `\s`, whose meaning depends on the regex dialect
-# (Python `re`, used by jsonschema, also matches U+001C..U+001F; ECMA-262 also matches U+FEFF),
-# while the server trims exactly Unicode White_Space.  Replace it by the explicit class (only if
-# the document still has this exact pattern; see the report to the integrator).
-_DIALECT_DEPENDENT_NAME_PATTERN = (
-    "[^\\s\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-)
-_WHITE_SPACE_NAME_PATTERN = "[^\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-
-
-def _patched_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The document with the two spec workarounds applied (in memory only)."""
-    patched = copy.deepcopy(dict(spec))
-    schemas = patched.get("components", {}).get("schemas", {})
-    name = schemas.get("Name", {})
-    if name.get("pattern") == _DIALECT_DEPENDENT_NAME_PATTERN:
-        name["pattern"] = _WHITE_SPACE_NAME_PATTERN
-    # WORKAROUND (spec): meta keys are ValidNames on the server (a blank key is a 400), but the
-    # Meta schema does not constrain its property names.
-    meta = schemas.get("Meta", {})
-    if meta.get("type") == "object" and "Name" in schemas and "propertyNames" not in meta:
-        meta["propertyNames"] = {"$ref": "#/components/schemas/Name"}
-    return patched
 
 
 @functools.cache
@@ -807,7 +787,7 @@ class OpenAPITraffic:
         allow_legacy_records_array: bool = False,
     ) -> None:
         raw = _load_spec_file(Path(spec).resolve()) if isinstance(spec, Path) else spec
-        self.spec: dict[str, Any] = _patched_spec(raw)
+        self.spec: dict[str, Any] = copy.deepcopy(dict(raw))
         self.allow_legacy_records_array = allow_legacy_records_array
         # openapi-core matches the request host against `servers`; the port of a test server
         # is arbitrary, so requests are presented to it as coming to the first declared server.

@@ -125,6 +125,8 @@ def _schema_validator(spec: dict[str, Any], name: str) -> jsonschema.Validator:
         ("\t\n", False),
         ("\u3000", False),
         ("\u00a0", False),
+        ("\x1c", True),  # Python's isspace() says True, but it is not Unicode White_Space
+        ("\ufeff", True),  # ECMA-262's \s includes it; White_Space does not
     ],
 )
 def test_name_pattern_matches_the_whitespace_rule(
@@ -144,8 +146,18 @@ def test_examples_in_the_document_match_their_schemas(spec: dict[str, Any]) -> N
     assert checked >= 2
 
 
+def test_meta_keys_are_names(spec: dict[str, Any]) -> None:
+    validator = _schema_validator(spec, "Meta")
+    assert validator.is_valid({"site": ["a"]})
+    assert not validator.is_valid({" ": ["a"]})
+    assert not validator.is_valid({"site": [""]})
+
+
 def test_timestamps_in_responses_are_described_with_z(spec: dict[str, Any]) -> None:
-    examples = spec["components"]["schemas"]["Timestamp"]["examples"]
+    validator = _schema_validator(spec, "ServerTimestamp")
+    assert not validator.is_valid("2022-06-27T15:00:00+00:00")
+    assert not validator.is_valid("2022-06-27T15:00:00.1Z")
+    examples = spec["components"]["schemas"]["ServerTimestamp"]["examples"]
     assert all(
         re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z", e) for e in examples
     )

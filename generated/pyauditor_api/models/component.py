@@ -24,6 +24,8 @@ class Component:
     may hold several).  Stored verbatim.
      """
     amount: int
+    """ Written without fraction or exponent (`1.0` and `1e3` are rejected, although JSON Schema's `integer` admits
+    them). """
     scores: list[Score]
     """ May be empty. """
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)

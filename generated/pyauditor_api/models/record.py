@@ -38,8 +38,8 @@ class Record:
     meta: Meta | None
     components: list[Component] | None
     start_time: datetime.datetime
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a response: always UTC with a literal `Z`; no fraction when it is zero, 3
+    digits when it is a whole number of milliseconds, 6 digits otherwise.
      """
     stop_time: datetime.datetime | None
     runtime: int | None

@@ -33,8 +33,11 @@ class RecordAdd:
     components: list[Component]
     """ Required; may be empty. """
     start_time: datetime.datetime
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a request: an RFC 3339 date-time with an offset, converted to UTC and
+    stored with microsecond precision.  The server also accepts chrono's relaxed forms,
+    which `format: date-time` does not describe: `t` or a space instead of `T`, `UTC` or
+    `+HHMM` as the offset, any number of fraction digits.  Clients should send strict RFC
+    3339.
      """
     meta: Meta | None | Unset = UNSET
     stop_time: datetime.datetime | None | Unset = UNSET

@@ -16,24 +16,39 @@ class TimeOperators:
     """Comparison operators on a timestamp; several are ANDed."""
 
     gt: datetime.datetime | Unset = UNSET
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a request: an RFC 3339 date-time with an offset, converted to UTC and
+    stored with microsecond precision.  The server also accepts chrono's relaxed forms,
+    which `format: date-time` does not describe: `t` or a space instead of `T`, `UTC` or
+    `+HHMM` as the offset, any number of fraction digits.  Clients should send strict RFC
+    3339.
      """
     lt: datetime.datetime | Unset = UNSET
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a request: an RFC 3339 date-time with an offset, converted to UTC and
+    stored with microsecond precision.  The server also accepts chrono's relaxed forms,
+    which `format: date-time` does not describe: `t` or a space instead of `T`, `UTC` or
+    `+HHMM` as the offset, any number of fraction digits.  Clients should send strict RFC
+    3339.
      """
     gte: datetime.datetime | Unset = UNSET
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a request: an RFC 3339 date-time with an offset, converted to UTC and
+    stored with microsecond precision.  The server also accepts chrono's relaxed forms,
+    which `format: date-time` does not describe: `t` or a space instead of `T`, `UTC` or
+    `+HHMM` as the offset, any number of fraction digits.  Clients should send strict RFC
+    3339.
      """
     lte: datetime.datetime | Unset = UNSET
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a request: an RFC 3339 date-time with an offset, converted to UTC and
+    stored with microsecond precision.  The server also accepts chrono's relaxed forms,
+    which `format: date-time` does not describe: `t` or a space instead of `T`, `UTC` or
+    `+HHMM` as the offset, any number of fraction digits.  Clients should send strict RFC
+    3339.
      """
     equals: datetime.datetime | Unset = UNSET
-    """ RFC 3339 date-time with an offset.  Requests may use any offset; responses are UTC with
-    `Z` and a 0-, 3- or 6-digit fraction.
+    """ A timestamp in a request: an RFC 3339 date-time with an offset, converted to UTC and
+    stored with microsecond precision.  The server also accepts chrono's relaxed forms,
+    which `format: date-time` does not describe: `t` or a space instead of `T`, `UTC` or
+    `+HHMM` as the offset, any number of fraction digits.  Clients should send strict RFC
+    3339.
      """
 
     def to_dict(self) -> dict[str, Any]:
