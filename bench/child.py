@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import datetime as dt
 import json
 import os
 import resource
@@ -128,16 +129,21 @@ def _namespace(*names: str) -> dict[str, Any]:
     return namespace
 
 
-def _record_factory() -> Callable[[int], Any]:
+def _record_maker(n: int, distinct: bool = False) -> Callable[[], list[Any]]:
+    """A function that builds ``n`` records with perf_baseline.workload_record, to be timed.
+
+    ``distinct`` gives every record its own start time (``t0 + i`` seconds, the datetimes built
+    here, outside any timer).  The baseline's records all share ``t0``, which an implementation
+    that caches formatted timestamps turns into one conversion; real records do not.
+    """
     namespace = _namespace(*_RECORD_NAMES)
     expression = namespace["_baseline"]["workload_record"]
-    factory: Callable[[int], Any] = eval(f"lambda i: {expression}", namespace)
-    return factory
-
-
-def _build_records(n: int) -> list[Any]:
-    make = _record_factory()
-    return [make(i) for i in range(n)]
+    if distinct:
+        make_at: Callable[[int, Any], Any] = eval(f"lambda i, t0: {expression}", namespace)
+        starts = [namespace["t0"] + dt.timedelta(seconds=i) for i in range(n)]
+        return lambda: [make_at(i, starts[i]) for i in range(n)]
+    make: Callable[[int], Any] = eval(f"lambda i: {expression}", namespace)
+    return lambda: [make(i) for i in range(n)]
 
 
 def _builder(port: int, timeout: int) -> Any:
@@ -186,15 +192,15 @@ def _check(condition: bool, message: str) -> None:
 
 def wl_construct(args: argparse.Namespace, m: Measurement) -> None:
     """Construct ``n`` records (perf_baseline.workload_record) and keep them all."""
-    make = _record_factory()
+    make = _record_maker(args.n, args.distinct)
     with Timer(m, args.profile):
-        records = [make(i) for i in range(args.n)]
+        records = make()
     _check(len(records) == args.n and records[-1].record_id == f"record-{args.n - 1}", "records")
 
 
 def wl_to_json(args: argparse.Namespace, m: Measurement) -> None:
     """``to_json()`` of ``n`` pre-built records."""
-    records = _build_records(args.n)
+    records = _record_maker(args.n, args.distinct)()
     with Timer(m, args.profile):
         texts = [r.to_json() for r in records]
     _check(json.loads(texts[-1])["record_id"] == f"record-{args.n - 1}", "to_json output")
@@ -205,12 +211,21 @@ def wl_to_json(args: argparse.Namespace, m: Measurement) -> None:
 def wl_query(args: argparse.Namespace, m: Measurement) -> None:
     """Build ``n`` query strings with perf_baseline.query_workload."""
     namespace = _namespace(*_QUERY_NAMES)
-    build: Callable[[], str] = eval(
-        f"lambda: {namespace['_baseline']['query_workload']}", namespace
-    )
-    with Timer(m, args.profile):
-        for _ in range(args.n):
-            query = build()
+    expression = namespace["_baseline"]["query_workload"]
+    if args.distinct:
+        # Every query its own time window, as in a report that walks through the days.
+        build_at: Callable[[Any, Any], str] = eval(f"lambda t0, t1: {expression}", namespace)
+        t0, t1 = namespace["t0"], namespace["t1"]
+        starts = [t0 + dt.timedelta(seconds=i) for i in range(args.n)]
+        ends = [t1 + dt.timedelta(seconds=i) for i in range(args.n)]
+        with Timer(m, args.profile):
+            for i in range(args.n):
+                query = build_at(starts[i], ends[i])
+    else:
+        build: Callable[[], str] = eval(f"lambda: {expression}", namespace)
+        with Timer(m, args.profile):
+            for _ in range(args.n):
+                query = build()
     _check(query.startswith("start_time"), f"unexpected query {query!r}")
     m.extra["sample"] = query
 
@@ -225,7 +240,7 @@ def _bulk_check(args: argparse.Namespace, m: Measurement, before: dict[str, Any]
 
 def wl_bulk_async(args: argparse.Namespace, m: Measurement) -> None:
     """Async ``bulk_insert`` of ``n`` pre-built records to the discard server."""
-    records = _build_records(args.n)
+    records = _record_maker(args.n)()
 
     async def run() -> None:
         client = _builder(args.port, 120).build()
@@ -239,7 +254,7 @@ def wl_bulk_async(args: argparse.Namespace, m: Measurement) -> None:
 
 def wl_bulk_blocking(args: argparse.Namespace, m: Measurement) -> None:
     """Blocking ``bulk_insert`` of ``n`` pre-built records to the discard server."""
-    records = _build_records(args.n)
+    records = _record_maker(args.n)()
     client = _builder(args.port, 120).build_blocking()
     before = _server_stats(args.port)
     with Timer(m, args.profile):
@@ -321,7 +336,7 @@ def wl_queue(args: argparse.Namespace, m: Measurement) -> None:
     alone and not the wait for the next ``send_interval`` tick (the reference only accepts whole
     seconds).  The wait is a long poll in a worker thread, which costs no CPU.
     """
-    records = _build_records(args.n)
+    records = _record_maker(args.n)()
 
     async def run(db: str) -> None:
         first = await _builder(_free_port(), 1).send_interval(3600).database_path(db).build_queued()
@@ -387,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", choices=["iter", "get"], default="get")
+    parser.add_argument(
+        "--distinct", action="store_true", help="a different start time per record or query"
+    )
     parser.add_argument("--expect", required=True, help="the pyauditor package directory to use")
     parser.add_argument("--profile", help="write a cProfile of the measured block here")
     args = parser.parse_args(argv)

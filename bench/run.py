@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 REFERENCE_DIR = ROOT / ".reference"
 PACKAGE_DIRS = {"pyauditor": ROOT / "pyauditor", "reference": REFERENCE_DIR / "pyauditor"}
+"""Where each implementation's ``pyauditor`` package must come from (``--pyauditor`` changes the
+first, to measure another checkout, e.g. ``git archive <branch> pyauditor | tar -x -C DIR``)."""
 BUDGET_S = 600
 CHILD_TIMEOUT_S = 600
 
@@ -143,8 +145,11 @@ def child_env(impl: str) -> dict[str, str]:
     """
     dropped = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH", "RUST_BACKTRACE")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    if impl == "reference":
-        env["PYTHONPATH"] = str(REFERENCE_DIR)
+    package_parent = PACKAGE_DIRS[impl].parent
+    # The repo's own pyauditor is on sys.path through the editable install; anything else is put
+    # in front of it.
+    if package_parent != ROOT:
+        env["PYTHONPATH"] = str(package_parent)
     return env
 
 
@@ -165,6 +170,7 @@ def run_child(
     ]
     if impl in workload.modes:
         cmd += ["--mode", workload.modes[impl]]
+    cmd += workload.child_args
     if profile:
         cmd += ["--profile", str(profile)]
     try:
@@ -324,11 +330,16 @@ def profile(workload: Workload, port: int, out_dir: Path) -> Path | None:
             stats.sort_stats(order).print_stats(30)
     # Paths are the same for every reader; shorten them so the summary fits a review.
     text.write_text(text.read_text().replace(str(ROOT) + os.sep, ""))
-    log(f"  profile written to {text.relative_to(ROOT)}")
+    log(f"  profile written to {_shown(text)}")
     return text
 
 
 # --- main ----------------------------------------------------------------------------------------
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it (results are committed)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _select(only: str | None) -> list[Workload]:
@@ -365,15 +376,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--docs", action="store_true", help="regenerate docs/benchmarks.md after a full run"
     )
+    parser.add_argument(
+        "--pyauditor",
+        type=Path,
+        help="measure the pyauditor package in this directory instead of the repository's "
+        "(results go to partial.*)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
 
+    if args.pyauditor:
+        PACKAGE_DIRS["pyauditor"] = (args.pyauditor.resolve() / "pyauditor").resolve()
+        if not (PACKAGE_DIRS["pyauditor"] / "__init__.py").is_file():
+            parser.error(f"no pyauditor package in {args.pyauditor}")
     selected = _select(args.only)
     to_profile = {n.strip() for n in args.profile.split(",") if n.strip()}
-    full = args.only is None and args.runs >= 5 and args.warmup >= 1
+    # Only a complete run of the repository's own pyauditor may replace the published results.
+    full = args.only is None and args.runs >= 5 and args.warmup >= 1 and not args.pyauditor
     started = time.perf_counter()
     ours_version, ref_version = versions()
+    if args.pyauditor:
+        ours_version = {
+            "commit": "n/a",
+            "branch": "n/a",
+            "package_commit": f"package from {PACKAGE_DIRS['pyauditor']}",
+            "dirty": False,
+            "version": "unknown",
+        }
     results: dict[str, Any] = {
         "schema": 1,
         # make bench names itself; a direct invocation records its own command line.
@@ -404,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with server(workload) as port:
                 text = profile(workload, port, args.out / "profiles")
             if text:
-                results["profiles"][workload.name] = str(text.relative_to(ROOT))
+                results["profiles"][workload.name] = _shown(text)
 
     results["duration_s"] = time.perf_counter() - started
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -427,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Only a complete run may become the published page; a subset would hide rows.
     if args.docs and full:
         _write(report.DOCS_PATH, report.render_docs(results))
-        log(f"wrote {report.DOCS_PATH.relative_to(ROOT)}")
+        log(f"wrote {_shown(report.DOCS_PATH)}")
     return 0
 
 
