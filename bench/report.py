@@ -195,7 +195,10 @@ def render_docs(results: dict[str, Any]) -> str:
         f"{_duration(results['duration_s'])}. "
         '`make bench BENCH_ARGS="--only get_async,query --runs 7"` runs a subset (written to '
         "`bench/results/partial.json`, leaving this page alone); `--profile NAME` writes a "
-        "cProfile of pyauditor's side of a workload to `bench/results/profiles/`.",
+        "cProfile of pyauditor's side of a workload to `bench/results/profiles/` (`make bench` "
+        "profiles every workload that misses a target); `--pyauditor DIR` measures the "
+        "`pyauditor` package in `DIR` instead, e.g. a branch before it merges "
+        "(`git archive BRANCH pyauditor | tar -x -C DIR`).",
         "",
         "## Method",
         "",
