@@ -20,6 +20,9 @@ from ._errors import (
     StreamDecodeError,
     ValidationError,
 )
+from ._query import ComponentQuery, MetaOperator, MetaQuery, Operator, QueryBuilder, SortBy, Value
+from ._records import Component, Meta, Record, Score
+from ._validation import allow_forbidden_characters, forbidden_characters_allowed
 from ._version import __version__
 
 __all__ = [
@@ -28,14 +31,27 @@ __all__ = [
     "APITimeoutError",
     "AuditorError",
     "BadRequestError",
+    "Component",
+    "ComponentQuery",
     "ConfigurationError",
+    "Meta",
+    "MetaOperator",
+    "MetaQuery",
     "NotFoundError",
+    "Operator",
     "PayloadTooLargeError",
+    "QueryBuilder",
     "QueueError",
+    "Record",
     "RecordExistsError",
     "ResponseDecodeError",
+    "Score",
     "ServerError",
+    "SortBy",
     "StreamDecodeError",
     "ValidationError",
+    "Value",
     "__version__",
+    "allow_forbidden_characters",
+    "forbidden_characters_allowed",
 ]

@@ -34,16 +34,44 @@ _INF = math.inf
 encode_string: Callable[[str], str] = json.encoder.encode_basestring
 """Quote and escape a string exactly like serde_json (``"``, ``\\``, control characters)."""
 
-# allow_nan=False: a NaN reaching the fast path is a bug upstream (plainness is checked first),
-# and failing loudly beats sending ``NaN``, which is not JSON.
-dumps: Callable[[Any], str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False
-).encode
+
+def _encoder(sort_keys: bool) -> Callable[[Any], str]:
+    # allow_nan=False: a NaN reaching the fast path is a bug upstream (plainness is checked
+    # first), and failing loudly beats sending ``NaN``, which is not JSON.
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:
+        return json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys
+        ).encode
+
+    def default(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    # One C encoder built once and reused: JSONEncoder.encode builds a new one per call, which
+    # costs more than encoding a small record.  No circular-reference markers: pyauditor only
+    # encodes trees it built itself.
+    try:
+        encoder = c_make_encoder(
+            None, default, encode_string, None, ":", ",", sort_keys, False, False
+        )
+    except TypeError:  # a CPython whose private encoder takes other arguments
+        return json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys
+        ).encode
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return encode_string(value)
+        return join(encoder(value, 0))
+
+    return encode
+
+
+dumps: Callable[[Any], str] = _encoder(sort_keys=False)
 """Compact JSON in the objects' own key order; only for documents whose floats are plain."""
 
-dumps_sorted: Callable[[Any], str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True
-).encode
+dumps_sorted: Callable[[Any], str] = _encoder(sort_keys=True)
 """Compact JSON with keys sorted at every level; only for documents whose floats are plain."""
 
 

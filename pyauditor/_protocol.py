@@ -132,8 +132,8 @@ def check_write_answer(status: int, body: bytes, method: str, url: str) -> None:
     """Judge the answer to ``POST /record``, ``POST /records`` or ``PUT /record``.
 
     Any status outside 2xx raises (python-auditor reports a failed insert as success unless the
-    body is exactly ``RECORD_EXISTS``).  A 2xx whose body is ``RECORD_EXISTS`` raises too, as in
-    python-auditor.  A 2xx carrying ``{"warning": ...}`` (the server's
+    body is exactly ``RECORD_EXISTS``).  A 2xx answer to an insert (POST) whose body is
+    ``RECORD_EXISTS`` raises too, as in python-auditor; its update accepts any 2xx.  A 2xx carrying ``{"warning": ...}`` (the server's
     ``ignore_record_exists_error`` mode) is a success; the warning is logged.
 
     Raises:
@@ -144,7 +144,7 @@ def check_write_answer(status: int, body: bytes, method: str, url: str) -> None:
     if not body:
         return
     text = _body_text(body)
-    if text.strip() == RECORD_EXISTS:
+    if method == "POST" and text.strip() == RECORD_EXISTS:
         raise RecordExistsError(
             RECORD_EXISTS, status_code=status, body=text, method=method, url=url
         )

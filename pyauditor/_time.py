@@ -1,8 +1,10 @@
 """Timestamps: accepting them from users, formatting them for AUDITOR, reading them back.
 
-Internally every timestamp is a *naive* datetime holding UTC wall time, which is also what the
-getters of python-auditor return.  Users may pass any timezone-aware datetime; it is converted to
-UTC here, in one place.
+Records keep their timestamps as datetimes whose tzinfo is :data:`UTC` (see :func:`to_utc`):
+accepting the common ``tzinfo=datetime.timezone.utc`` argument then costs nothing, whereas
+dropping the zone (``replace(tzinfo=None)``) is one of the most expensive datetime operations.
+The getters hand out *naive* UTC wall time, as python-auditor does.  Users may pass any
+timezone-aware datetime; it is converted to UTC here, in one place.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ __all__ = [
     "format_offset",
     "format_z",
     "parse_response_timestamp",
+    "parse_response_timestamp_utc",
     "to_naive_utc",
+    "to_utc",
 ]
 
 UTC = _dt.UTC
@@ -25,6 +29,31 @@ _NAIVE_HINT = (
 )
 
 
+def to_utc(value: object, what: str) -> _dt.datetime:
+    """Check that ``value`` is a timezone-aware datetime and return it with ``tzinfo`` :data:`UTC`.
+
+    The result is always a plain :class:`datetime.datetime` (not a subclass).  A datetime that
+    already is in :data:`UTC` is returned as it is.
+
+    Raises:
+        TypeError: ``value`` is not a datetime, or it is naive (it names the fix).
+        ValueError: the instant cannot be represented in UTC (year 1 or 9999 overflow).
+    """
+    if isinstance(value, _dt.datetime) and value.__class__ is _dt.datetime and value.tzinfo is UTC:
+        return value
+    naive = to_naive_utc(value, what)
+    return _dt.datetime(
+        naive.year,
+        naive.month,
+        naive.day,
+        naive.hour,
+        naive.minute,
+        naive.second,
+        naive.microsecond,
+        UTC,
+    )
+
+
 def to_naive_utc(value: object, what: str) -> _dt.datetime:
     """Check that ``value`` is a timezone-aware datetime and return it as naive UTC.
 
@@ -33,6 +62,8 @@ def to_naive_utc(value: object, what: str) -> _dt.datetime:
         ValueError: the instant cannot be represented in UTC (year 1 or 9999 overflow).
     """
     if not isinstance(value, _dt.datetime):
+        if value is None:
+            raise TypeError("'None' is not an instance of 'datetime'")
         raise TypeError(f"'{type(value).__name__}' object is not an instance of 'datetime'")
     tz = value.tzinfo
     if tz is UTC and type(value) is _dt.datetime:
@@ -70,17 +101,45 @@ def _fraction_trimmed(iso: str, microsecond: int) -> str:
     return iso
 
 
+def _iso(value: _dt.datetime) -> str:
+    text = value.isoformat()
+    # A UTC-aware datetime ends in "+00:00"; cut it so both kinds share the fraction rule.
+    return text if value.tzinfo is None else text[:-6]
+
+
+# Formatting is the most expensive part of serialising a record (isoformat alone costs more
+# than the rest of its JSON), and a batch of records usually shares a few datetime objects
+# (one ``now``, one job start).  Datetimes are immutable, so their text can be
+# remembered by identity; keeping the object in the entry keeps its id from being reused.
+_CACHE_SIZE = 512
+_z_cache: dict[int, tuple[_dt.datetime, str]] = {}
+
+
+def _remember(cache: dict[int, tuple[_dt.datetime, str]], value: _dt.datetime, text: str) -> str:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[id(value)] = (value, text)
+    return text
+
+
 def format_z(value: _dt.datetime) -> str:
-    """Format a naive UTC datetime as AUDITOR writes it in JSON: ``2022-08-08T11:30:00.120Z``."""
-    return _fraction_trimmed(value.isoformat(), value.microsecond) + "Z"
+    """Format a UTC datetime as AUDITOR writes it in JSON: ``2022-08-08T11:30:00.120Z``.
+
+    ``value`` is naive UTC wall time or has ``tzinfo`` :data:`UTC`.
+    """
+    hit = _z_cache.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    return _remember(_z_cache, value, _fraction_trimmed(_iso(value), value.microsecond) + "Z")
 
 
 def format_offset(value: _dt.datetime) -> str:
-    """Format a naive UTC datetime as python-auditor writes it in queries: ``...+00:00``.
+    """Format a UTC datetime as python-auditor writes it in queries: ``...+00:00``.
 
-    The result still has to be percent-encoded (``+`` would otherwise decode to a space).
+    ``value`` is naive UTC wall time or has ``tzinfo`` :data:`UTC`.  The result still has to be
+    percent-encoded (``+`` would otherwise decode to a space).
     """
-    return _fraction_trimmed(value.isoformat(), value.microsecond) + "+00:00"
+    return _fraction_trimmed(_iso(value), value.microsecond) + "+00:00"
 
 
 def parse_response_timestamp(text: str) -> _dt.datetime:
@@ -92,13 +151,26 @@ def parse_response_timestamp(text: str) -> _dt.datetime:
     Raises:
         ValueError: ``text`` is not an RFC 3339 timestamp with an offset.
     """
+    return parse_response_timestamp_utc(text).replace(tzinfo=None)
+
+
+def parse_response_timestamp_utc(text: str) -> _dt.datetime:
+    """Like :func:`parse_response_timestamp`, but the result has ``tzinfo`` :data:`UTC`.
+
+    Raises:
+        ValueError: ``text`` is not an RFC 3339 timestamp with an offset.
+    """
     parsed = _dt.datetime.fromisoformat(text)
     if len(text) < 19 or text[10] not in "Tt ":
         # fromisoformat also reads bare dates and week dates; AUDITOR never sends those.
         raise ValueError(f"not an RFC 3339 date-time: {text!r}")
+    tz = parsed.tzinfo
+    if tz is UTC:
+        return parsed
     offset = parsed.utcoffset()
     if offset is None:
         raise ValueError(f"timestamp without a UTC offset: {text!r}")
-    if offset:
-        parsed = parsed - offset
-    return parsed.replace(tzinfo=None)
+    try:
+        return (parsed - offset).replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {text!r} is outside the range of datetime in UTC") from None

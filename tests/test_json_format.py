@@ -108,3 +108,17 @@ def test_strings_escape_like_serde_json() -> None:
 def test_fast_writer_refuses_nan() -> None:
     with pytest.raises(ValueError, match="not JSON compliant"):
         dumps({"v": math.nan})
+
+
+def test_reused_encoders_handle_any_top_level_value() -> None:
+    assert dumps('a"b') == '"a\\"b"'
+    assert dumps(None) == "null"
+    assert dumps(1.5) == "1.5"
+    assert (
+        dumps_sorted({"b": [1, {"d": 1, "c": 2}], "a": None}) == '{"a":null,"b":[1,{"c":2,"d":1}]}'
+    )
+    assert dumps({"b": 1, "a": 2}) == '{"b":1,"a":2}'
+    with pytest.raises(ValueError):
+        dumps([math.nan])
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        dumps({"x": {1}})

@@ -115,6 +115,7 @@ def test_writes_fail_on_every_error_status(status: int, body: bytes) -> None:
 def test_record_exists_with_200_still_raises_like_python_auditor() -> None:
     with pytest.raises(RecordExistsError):
         check_write_answer(200, b"RECORD_EXISTS", "POST", "u")
+    check_write_answer(200, b"RECORD_EXISTS", "PUT", "u")  # python-auditor's update succeeds
 
 
 def test_warning_answers_are_success_and_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyauditor._time import format_offset, format_z, parse_response_timestamp, to_naive_utc
+from pyauditor._time import (
+    format_offset,
+    format_z,
+    parse_response_timestamp,
+    parse_response_timestamp_utc,
+    to_naive_utc,
+    to_utc,
+)
 
 UTC = dt.UTC
 
@@ -113,3 +120,50 @@ def test_response_timestamps_need_a_time_and_an_offset(text: str) -> None:
 def test_format_and_parse_round_trip(value: dt.datetime) -> None:
     assert parse_response_timestamp(format_z(value)) == value
     assert parse_response_timestamp(format_offset(value)) == value
+
+
+def test_to_utc_keeps_utc_datetimes_and_converts_the_rest() -> None:
+    value = dt.datetime(2022, 8, 8, 11, 30, tzinfo=UTC)
+    assert to_utc(value, "start_time") is value
+    berlin = dt.datetime(2022, 8, 8, 13, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    converted = to_utc(berlin, "start_time")
+    assert converted == value
+    assert converted.tzinfo is UTC
+    assert type(to_utc(dt.datetime(2022, 8, 8, tzinfo=dt.timezone(dt.timedelta(0))), "x")) is (
+        dt.datetime
+    )
+    with pytest.raises(TypeError, match="start_time must be a timezone-aware datetime"):
+        to_utc(dt.datetime(2022, 8, 8), "start_time")
+    with pytest.raises(TypeError, match="'None' is not an instance of 'datetime'"):
+        to_utc(None, "start_time")
+
+
+@pytest.mark.parametrize("microsecond", [0, 1, 1000, 120000, 123456])
+def test_utc_aware_datetimes_format_like_naive_ones(microsecond: int) -> None:
+    naive = dt.datetime(2022, 8, 8, 11, 30, 0, microsecond)
+    aware = naive.replace(tzinfo=UTC)
+    assert format_z(aware) == format_z(naive)
+    assert format_offset(aware) == format_offset(naive)
+
+
+def test_formatting_cache_is_keyed_by_identity() -> None:
+    # Many distinct datetimes (more than the cache holds), each formatted twice.
+    values = [dt.datetime(2022, 1, 1, tzinfo=UTC) + dt.timedelta(seconds=i) for i in range(2000)]
+    first = [format_z(v) for v in values]
+    assert [format_z(v) for v in values] == first
+    assert [format_z(v.replace(microsecond=5)) for v in values[:3]] == [
+        "2022-01-01T00:00:00.000005Z",
+        "2022-01-01T00:00:01.000005Z",
+        "2022-01-01T00:00:02.000005Z",
+    ]
+
+
+def test_response_timestamps_in_utc() -> None:
+    parsed = parse_response_timestamp_utc("2022-08-08T13:30:00.5+02:00")
+    assert parsed == dt.datetime(2022, 8, 8, 11, 30, 0, 500000, tzinfo=UTC)
+    assert parsed.tzinfo is UTC
+    assert parse_response_timestamp_utc("2022-08-08T11:30:00Z").tzinfo is UTC
+    with pytest.raises(ValueError, match="outside the range"):
+        parse_response_timestamp_utc("0001-01-01T00:00:00+01:00")
+    with pytest.raises(ValueError, match="without a UTC offset"):
+        parse_response_timestamp_utc("2022-08-08T11:30:00")

@@ -157,6 +157,13 @@ def test_timestamps_in_responses_are_described_with_z(spec: dict[str, Any]) -> N
     validator = _schema_validator(spec, "ServerTimestamp")
     assert not validator.is_valid("2022-06-27T15:00:00+00:00")
     assert not validator.is_valid("2022-06-27T15:00:00.1Z")
+    # The pattern admits chrono's signed years beyond 0000..9999 (strict RFC 3339, and so a
+    # `date-time` format checker, cannot express them).
+    schema = {"$ref": "#/components/schemas/ServerTimestamp", "components": spec["components"]}
+    pattern_only = jsonschema.Draft202012Validator(schema)
+    assert pattern_only.is_valid("+10000-01-01T00:00:00.500Z")
+    assert pattern_only.is_valid("-0001-01-01T00:00:00Z")
+    assert not pattern_only.is_valid("10000-01-01T00:00:00Z")
     examples = spec["components"]["schemas"]["ServerTimestamp"]["examples"]
     assert all(
         re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z", e) for e in examples

@@ -39,7 +39,9 @@ class Record:
     components: list[Component] | None
     start_time: datetime.datetime
     """ A timestamp in a response: always UTC with a literal `Z`; no fraction when it is zero, 3
-    digits when it is a whole number of milliseconds, 6 digits otherwise.
+    digits when it is a whole number of milliseconds, 6 digits otherwise.  Years outside
+    0000..9999 (which PostgreSQL stores) carry a sign and may have more digits, as chrono
+    writes them: `+10000-01-01T00:00:00Z`.
      """
     stop_time: datetime.datetime | None
     runtime: int | None

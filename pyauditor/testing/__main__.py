@@ -1,0 +1,76 @@
+"""``python -m pyauditor.testing``: run the embedded AUDITOR-compatible server.
+
+Prints the URL(s) once it is listening and runs until SIGTERM or SIGINT (Ctrl-C), then shuts
+down cleanly (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ._server import AuditorTestServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyauditor.testing",
+        description="Serve the AUDITOR 0.11 REST API from an embedded SQLite database.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (0: any free port)")
+    parser.add_argument("--db", help="SQLite file to use (default: temporary, deleted at exit)")
+    parser.add_argument("--tls-port", type=int, default=8443, help="HTTPS port (with --tls-*)")
+    parser.add_argument("--tls-cert", help="server certificate (PEM); enables HTTPS")
+    parser.add_argument("--tls-key", help="server private key (PEM)")
+    parser.add_argument("--tls-ca", help="CA that client certificates must chain to (PEM)")
+    parser.add_argument(
+        "--ignore-record-exists",
+        action="store_true",
+        help="answer duplicates with 200 and a warning (ignore_record_exists_error)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit status."""
+    args = _parser().parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        server = AuditorTestServer(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_ca=args.tls_ca,
+            tls_port=args.tls_port,
+            ignore_record_exists_error=args.ignore_record_exists,
+        ).start()
+    except (OSError, ValueError) as err:
+        print(f"pyauditor.testing: cannot start: {err}", file=sys.stderr)
+        return 2
+    try:
+        print(f"AUDITOR test server listening on {server.url}", flush=True)
+        if server.tls_url is not None:
+            print(f"AUDITOR test server listening on {server.tls_url} (mutual TLS)", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    print("AUDITOR test server stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
