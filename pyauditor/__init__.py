@@ -4,6 +4,8 @@ A drop-in replacement for python-auditor 0.11 (same import name, classes and met
 exceptions, streamed queries and a durable send queue that never loses a record.
 """
 
+from ._builder import AuditorClientBuilder
+from ._client import AuditorClient, AuditorClientBlocking
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -29,6 +31,9 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AuditorClient",
+    "AuditorClientBlocking",
+    "AuditorClientBuilder",
     "AuditorError",
     "BadRequestError",
     "Component",

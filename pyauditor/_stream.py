@@ -22,8 +22,8 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, NoReturn
+from collections.abc import Callable
+from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 from ._errors import StreamDecodeError
 
@@ -65,18 +65,24 @@ def _utf8_length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-class ObjectStreamDecoder:
+_T = TypeVar("_T")
+
+
+class ObjectStreamDecoder(Generic[_T]):
     """Split a body of concatenated, newline-delimited or array-wrapped JSON values.
 
-    Feed it bytes with :meth:`feed`, which yields the values completed by that chunk, and call
-    :meth:`finish` after the last chunk, which yields a value completed by the end of the body and
-    raises if the body ends inside a value or an array.  One decoder per response; not
-    thread-safe.
+    Feed it bytes with :meth:`feed`, which returns the values completed by that chunk, and call
+    :meth:`finish` after the last chunk, which returns a value completed by the end of the body
+    and raises if the body ends inside a value or an array.  Each value is handed to
+    ``factory(value, text, position, offset)`` (by default building a :class:`StreamObject`),
+    so callers can build their own objects without an intermediate one.  One decoder per
+    response; not thread-safe.
     """
 
-    __slots__ = ("_array", "_closed", "_decoder", "_index", "_offset", "_text")
+    __slots__ = ("_array", "_closed", "_decoder", "_factory", "_index", "_offset", "_text")
 
-    def __init__(self) -> None:
+    def __init__(self, factory: Callable[[Any, str, int, int], _T] | None = None) -> None:
+        self._factory: Callable[[Any, str, int, int], Any] = factory or StreamObject
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._text = ""  # received, not yet consumed
         self._offset = 0  # byte offset of _text[0] in the body
@@ -89,83 +95,102 @@ class ObjectStreamDecoder:
         """How many values were handed out so far."""
         return self._index
 
-    def feed(self, chunk: bytes) -> Iterator[StreamObject]:
-        """Add ``chunk`` to the body and yield every value it completes."""
+    def feed(self, chunk: bytes) -> list[_T]:
+        """Add ``chunk`` to the body and return the values it completes."""
         try:
             text = self._decoder.decode(chunk)
         except UnicodeDecodeError as error:
             self._fail(f"invalid UTF-8 ({error.reason})", 0)
-        if text:
-            self._text = self._text + text if self._text else text
-            yield from self._drain(final=False)
+        if not text:
+            return []
+        self._text = self._text + text if self._text else text
+        return self._drain(final=False)
 
-    def finish(self) -> Iterator[StreamObject]:
-        """Signal the end of the body: yield what is left and check that nothing is cut off."""
+    def finish(self) -> list[_T]:
+        """Signal the end of the body: return what is left and check that nothing is cut off."""
         try:
             text = self._decoder.decode(b"", final=True)
         except UnicodeDecodeError as error:
             self._fail(f"the body ends inside a UTF-8 sequence ({error.reason})", 0)
         self._text += text
-        yield from self._drain(final=True)
+        values = self._drain(final=True)
         if self._array and not self._closed:
             self._fail("the body ends inside a JSON array (no closing ']')", len(self._text))
+        return values
 
-    def _drain(self, *, final: bool) -> Iterator[StreamObject]:
+    def _drain(self, *, final: bool) -> list[_T]:
         text = self._text
         end = len(text)
+        out: list[_T] = []
+        append = out.append
+        factory = self._factory
+        scan = _scan_once
         pos = 0
-        offset = self._offset
+        # Byte offsets: for ASCII text (the common case) a byte is a character, so the offset of
+        # position p is base + p; otherwise base is moved along as text is consumed.
+        ascii_text = text.isascii()
+        base = self._offset  # byte offset of text[mark]
+        mark = 0
+        index = self._index
+        concatenated = self._array is False
         try:
             while True:
-                found = _next_non_blank(text, pos)
-                start = found.start() if found is not None else end
-                offset += start - pos  # whitespace is ASCII: one byte per character
-                pos = start
-                if pos >= end:
-                    break
-                char = text[pos]
-                if self._closed:
-                    self._fail("data after the end of the JSON array", pos, text, pos, offset)
-                if self._array is None:
-                    self._array = char == "["
-                    if self._array:
+                if concatenated and pos < end and text[pos] == "{":
+                    start = pos  # the common case: one record right after the other
+                else:
+                    found = _next_non_blank(text, pos)
+                    start = found.start() if found is not None else end
+                    pos = start
+                    if pos >= end:
+                        break
+                    char = text[pos]
+                    if self._closed:
+                        self._index = index
+                        at = base + (pos - mark if ascii_text else _utf8_length(text[mark:pos]))
+                        self._fail("data after the end of the JSON array", pos, text, pos, at)
+                    if self._array is None:
+                        self._array = char == "["
+                        concatenated = not self._array
+                        if self._array:
+                            pos += 1
+                            continue
+                    if index and char == ",":
+                        # Separates array elements; between bare objects (`{A},{B}`) no server
+                        # sends it, but it is unambiguous, so it is accepted there too.
                         pos += 1
-                        offset += 1
                         continue
-                if self._index and char == ",":
-                    # Separates array elements; between bare objects (`{A},{B}`) no server sends
-                    # it, but it is unambiguous, so it is accepted there too.
-                    pos += 1
-                    offset += 1
-                    continue
-                if self._array and char == "]":
-                    self._closed = True
-                    pos += 1
-                    offset += 1
-                    continue
+                    if self._array and char == "]":
+                        self._closed = True
+                        pos += 1
+                        continue
+                if not ascii_text:
+                    base += _utf8_length(text[mark:start])
+                    mark = start
+                offset = base + start - mark
                 try:
-                    value, stop = _scan_once(text, pos)
+                    value, stop = scan(text, start)
                 except StopIteration as stop_error:
-                    if not final and self._may_continue(text, stop_error.value, pos, ""):
+                    if not final and self._may_continue(text, stop_error.value, start, ""):
                         break
-                    self._fail("expected a JSON value", stop_error.value, text, pos, offset)
+                    self._index = index
+                    self._fail("expected a JSON value", stop_error.value, text, start, offset)
                 except json.JSONDecodeError as error:
-                    if not final and self._may_continue(text, error.pos, pos, error.msg):
+                    if not final and self._may_continue(text, error.pos, start, error.msg):
                         break
-                    self._fail(error.msg, error.pos, text, pos, offset)
+                    self._index = index
+                    self._fail(error.msg, error.pos, text, start, offset)
                 if stop >= end and not final and not isinstance(value, dict | list):
                     break  # a number at the very end of the data may still grow
-                raw = text[pos:stop]
-                item = StreamObject(value, raw, self._index, offset)
-                # Advance before yielding: a consumer that stops here must not see it twice.
-                self._index += 1
-                offset += _utf8_length(raw)
+                append(factory(value, text[start:stop], index, offset))
+                index += 1
                 pos = stop
-                yield item
         finally:
             # Drop what was consumed, so memory stays bounded by the value being assembled.
+            consumed = text[mark:pos]
+            self._offset = base + (len(consumed) if ascii_text else _utf8_length(consumed))
             self._text = text[pos:]
-            self._offset = offset
+            self._index = index
+        return out
 
     @staticmethod
     def _may_continue(text: str, error_pos: int, start: int, message: str) -> bool:

@@ -60,15 +60,6 @@ def test_records_are_handed_out_as_soon_as_they_are_complete() -> None:
     assert list(decoder.finish()) == []
 
 
-def test_a_consumer_that_stops_early_does_not_see_a_record_twice() -> None:
-    decoder = ObjectStreamDecoder()
-    feed = decoder.feed((A + B).encode())
-    first = next(feed)
-    feed.close()
-    assert first.position == 0
-    assert [o.position for o in decoder.feed(C.encode())] == [1, 2]
-
-
 @pytest.mark.parametrize(
     ("body", "index", "offset"),
     [

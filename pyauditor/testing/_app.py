@@ -311,5 +311,9 @@ def _close_stream(response: HttpResponse) -> None:
 
 
 def _read_quietly(request: HttpRequest) -> None:
-    """Consume the body of a request that is not processed, so the connection stays usable."""
-    request.body_reader.drain()
+    """Consume the body of a request that is not processed, so the connection stays usable.
+
+    The body is kept: exchange reports (contract checks, the request log) then see it as the
+    client sent it, even for an answer injected by a fault.
+    """
+    request.body_reader.drain(keep=True)

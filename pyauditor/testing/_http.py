@@ -121,12 +121,12 @@ class _Body:
             raise BodyTooLarge(None)
         return self.data
 
-    def drain(self) -> bool:
-        """Read and drop an unread body; ``False`` if it is too large to bother."""
+    def drain(self, keep: bool = False) -> bool:
+        """Read an unread body (kept in ``data`` if ``keep``); ``False`` if it is too large."""
         if self.consumed:
             return True
         try:
-            self.read(_DRAIN_LIMIT, keep=False)
+            self.read(_DRAIN_LIMIT, keep=keep)
         except (BodyTooLarge, BadRequest, OSError):
             return False
         return True
@@ -528,7 +528,10 @@ class Listener:
             _log.exception("pyauditor.testing: request handler failed")
             response = HttpResponse(500, close=True)
         keep = self._keep_alive(request) and not response.close
-        if keep and not request.body_reader.drain():
+        # A body the handler never read (an injected answer, an unknown route) is still read
+        # before answering, and kept when exchanges are reported, so a contract check sees
+        # the request as the client sent it.
+        if (keep or self.capture_bodies) and not request.body_reader.drain(self.capture_bodies):
             keep = False
         sent_body = _SentBody(self.capture_bodies)
         status: int | None = response.status

@@ -1,0 +1,147 @@
+"""Fixtures for the client tests: real sockets, an embedded server, contract checks both ways.
+
+Every exchange the servers of these fixtures see is checked against ``openapi.yaml``: the
+request our client sent and the response the server gave (faults injected on purpose excepted),
+so the contract binds the clients as it binds the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from pyauditor import AuditorClient, AuditorClientBlocking, AuditorClientBuilder
+from pyauditor.testing import AuditorTestServer, Exchange
+from tests.contract.openapi_traffic import OpenAPITraffic
+
+UTC = dt.UTC
+T0 = dt.datetime(2022, 8, 8, 11, 30, tzinfo=UTC)
+T1 = dt.datetime(2022, 8, 9, 11, 30, tzinfo=UTC)
+
+ServerFactory = Callable[..., AuditorTestServer]
+
+
+class TrafficCheck:
+    """Collects contract violations of requests and responses seen by the servers of a test."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.requests_checked = 0
+        self.allow_invalid_requests = False
+        self._lock = threading.Lock()
+        self._validator = OpenAPITraffic.shared()
+
+    def __call__(self, exchange: Exchange) -> None:
+        problems = []
+        if not self.allow_invalid_requests:
+            problems += self._validator.request_problems(
+                exchange.method,
+                exchange.target,
+                list(exchange.request_headers),
+                exchange.request_body,
+            )
+        if exchange.fault is None and exchange.status is not None:
+            problems += self._validator.response_problems(
+                exchange.method,
+                exchange.target,
+                exchange.status,
+                list(exchange.response_headers),
+                exchange.response_body,
+            )
+        with self._lock:
+            self.requests_checked += 1
+            self.problems += [f"{exchange.method} {exchange.target}: {p}" for p in problems]
+
+
+@pytest.fixture
+def traffic() -> TrafficCheck:
+    return TrafficCheck()
+
+
+@pytest.fixture
+def server_factory(traffic: TrafficCheck) -> Iterator[ServerFactory]:
+    servers: list[AuditorTestServer] = []
+
+    def make(**options: Any) -> AuditorTestServer:
+        options.setdefault("on_exchange", traffic)
+        server = AuditorTestServer(**options)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
+    assert not traffic.problems, "\n".join(traffic.problems)
+
+
+@pytest.fixture
+def server(server_factory: ServerFactory) -> AuditorTestServer:
+    return server_factory()
+
+
+def logged(server: AuditorTestServer, count: int = 1, timeout: float = 5.0) -> list[Any]:
+    """The server's request log once it holds ``count`` entries.
+
+    The server logs an exchange after the answer went out, so a client can see the answer a
+    moment before the log does.
+    """
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return server.requests
+
+
+def builder_for(server: AuditorTestServer, timeout: float = 5) -> AuditorClientBuilder:
+    return AuditorClientBuilder().connection_string(server.url).timeout(timeout)
+
+
+@pytest.fixture
+def client(server: AuditorTestServer) -> AuditorClient:
+    return builder_for(server).build()
+
+
+@pytest.fixture
+def blocking(server: AuditorTestServer) -> Iterator[AuditorClientBlocking]:
+    with builder_for(server).build_blocking() as client:
+        yield client
+
+
+class PKI:
+    """Certificates for a server and a client, made by a throw-away CA."""
+
+    def __init__(self, root: Path) -> None:
+        ca = trustme.CA()
+        server = ca.issue_cert("127.0.0.1", "localhost")
+        client = ca.issue_cert("htcondor.collector")
+        self.ca = root / "ca.pem"
+        self.server_cert = root / "server.pem"
+        self.server_key = root / "server.key"
+        self.client_cert = root / "client.pem"
+        self.client_key = root / "client.key"
+        ca.cert_pem.write_to_path(str(self.ca))
+        server.cert_chain_pems[0].write_to_path(str(self.server_cert))
+        server.private_key_pem.write_to_path(str(self.server_key))
+        client.cert_chain_pems[0].write_to_path(str(self.client_cert))
+        client.private_key_pem.write_to_path(str(self.client_key))
+        other = trustme.CA()
+        self.other_ca = root / "other-ca.pem"
+        other.cert_pem.write_to_path(str(self.other_ca))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def tls_server(server_factory: ServerFactory, pki: PKI) -> AuditorTestServer:
+    return server_factory(
+        tls_cert=str(pki.server_cert), tls_key=str(pki.server_key), tls_ca=str(pki.ca)
+    )
