@@ -5,7 +5,7 @@ from it here: the plain-text table ``make bench`` prints, ``bench/results/result
 ``docs/benchmarks.md``.  Generating the documentation (instead of editing it) keeps the published
 numbers those of a real run, with the machine and the commit they were measured on.
 
-Run as a script it regenerates ``docs/benchmarks.md`` from the stored results.
+Run as a script it regenerates ``docs/benchmarks.md`` and ``results.md`` from the stored results.
 """
 
 from __future__ import annotations
@@ -161,17 +161,17 @@ def render_results_markdown(results: dict[str, Any]) -> str:
         "",
         *(f"- {line}" for line in notes(results)),
         "",
+        *_profile_lines(results),
     ]
     return "\n".join(lines)
 
 
 def render_docs(results: dict[str, Any]) -> str:
     """``docs/benchmarks.md``: how to reproduce, the method, the machine and the latest results."""
-    met = sum(r["verdict"] == "met" for r in results["rows"])
-    missed = sum(r["verdict"] == "MISSED" for r in results["rows"])
-    undecided = sum(
-        r["verdict"] in ("not available", "error", "no reference") for r in results["rows"]
-    )
+    targets = [r for r in results["rows"] if r["target"]]
+    met = sum(r["verdict"] == "met" for r in targets)
+    missed = sum(r["verdict"] == "MISSED" for r in targets)
+    undecided = len(targets) - met - missed
     lines = [
         "# Benchmarks: pyauditor against python-auditor 0.11.2",
         "",
@@ -234,8 +234,8 @@ def render_docs(results: dict[str, Any]) -> str:
         "",
         "## Results",
         "",
-        f"Targets met: {met}, missed: {missed}, not decidable (part not available or failed): "
-        f"{undecided}.",
+        f"Rows with a target: {len(targets)}. Met: {met}, missed: {missed}, not decidable "
+        f"(pyauditor part not available, or a run failed): {undecided}.",
         "",
         markdown_table(results["rows"]),
         "",
@@ -243,19 +243,38 @@ def render_docs(results: dict[str, Any]) -> str:
         "",
         *(f"- {line}" for line in notes(results)),
         "",
+        *_profile_lines(results),
     ]
     return "\n".join(lines)
 
 
+def _profile_lines(results: dict[str, Any]) -> list[str]:
+    profiles = results.get("profiles") or {}
+    if not profiles:
+        return []
+    return [
+        "### Profiles",
+        "",
+        "cProfile of pyauditor's side (measured block only, one extra run under the profiler) "
+        "for every workload that missed a target:",
+        "",
+        *(f"- {name}: `{path}`" for name, path in sorted(profiles.items())),
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="regenerate docs/benchmarks.md from results")
+    parser = argparse.ArgumentParser(description="regenerate docs/benchmarks.md and results.md")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "results.json")
     parser.add_argument("--docs", type=Path, default=DOCS_PATH)
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text())
     args.docs.parent.mkdir(parents=True, exist_ok=True)
     args.docs.write_text(render_docs(results))
-    print(f"wrote {args.docs.relative_to(ROOT) if args.docs.is_relative_to(ROOT) else args.docs}")
+    # The results' own Markdown too, so both always follow the current formatting code.
+    args.results.with_suffix(".md").write_text(render_results_markdown(results))
+    for path in (args.docs, args.results.with_suffix(".md")):
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 if __name__ == "__main__":
