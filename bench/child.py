@@ -313,7 +313,9 @@ def _after_get(args: argparse.Namespace, m: Measurement, records: list[Any]) -> 
     last = records[-1]
     _check(last.record_id == f"record-{args.n - 1}", f"last record is {last.record_id!r}")
     read = Measurement()
-    with Timer(read, None):
+    # Under --profile the reading phase gets its own profile next to the main one.
+    read_profile = args.profile.removesuffix(".prof") + ".read.prof" if args.profile else None
+    with Timer(read, read_profile):
         amounts = _read_fields(records)
     _check(amounts == 4 * args.n, f"sum of amounts {amounts}")
     _check(last.components[0].scores[0].value == 9.2, "score value")
