@@ -163,7 +163,7 @@ class AuditorClient(_ClientBase):
         if entry is not None:
             return entry[0]
         generated = self._generated()
-        sentinel = self._close_with_loop(loop, generated)
+        sentinel = self._close_with_loop(generated)
         # Starting the generator registers it with the loop, whose shutdown (asyncio.run does it)
         # then runs the generator's cleanup while the loop still works: the pool closes cleanly.
         await sentinel.__anext__()
@@ -171,12 +171,13 @@ class AuditorClient(_ClientBase):
             self._pools[loop] = (generated, sentinel)
         return generated
 
-    async def _close_with_loop(
-        self, loop: asyncio.AbstractEventLoop, generated: pyauditor_api.Client
-    ) -> AsyncIterator[None]:
+    async def _close_with_loop(self, generated: pyauditor_api.Client) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            # The loop is looked up only now: holding it here would keep the pool table's weak
+            # key alive through its own value.
+            loop = asyncio.get_running_loop()
             with self._lock:
                 entry = self._pools.get(loop)
                 if entry is not None and entry[0] is generated:
@@ -418,10 +419,11 @@ class AuditorClient(_ClientBase):
                 ...
         """
         path = self._query_path(query_string)
-        decoder = ObjectStreamDecoder(record_from_stream)
         retry = 0
         policy = self._settings.retry
         while True:
+            # A fresh decoder per attempt: a failed one may hold the start of a record.
+            decoder = ObjectStreamDecoder(record_from_stream)
             try:
                 async with self._open_stream(path, whole_timeout=False) as chunks:
                     async for chunk in chunks:

@@ -232,6 +232,20 @@ def test_connection_reset_in_the_middle_of_a_stream(
         api.get()
 
 
+@pytest.mark.parametrize("after_bytes", [150, 250, 350])
+def test_iter_records_retries_a_stream_broken_before_its_first_record(
+    api: Blockingly, server: AuditorTestServer, after_bytes: int
+) -> None:
+    """The retry starts from a clean slate, not from the half record the first attempt saw.
+
+    The reset comes after the headers and part of the first record (about 290 bytes).
+    """
+    api.bulk_insert([job(f"r{i:03d}") for i in range(3)])
+    server.inject(Reset(after_bytes=after_bytes), method="GET", path="/records")
+    assert [r.record_id for r in api.iter_records()] == ["r000", "r001", "r002"]
+    assert sum(1 for r in logged(server, 3) if r.method == "GET") == 2
+
+
 def test_iter_records_keeps_what_it_yielded_before_a_reset(server: AuditorTestServer) -> None:
     client = builder_for(server).retries(0).build_blocking()
     client.bulk_insert([job(f"r{i:04d}") for i in range(2000)])
