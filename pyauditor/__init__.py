@@ -23,6 +23,8 @@ from ._errors import (
     ValidationError,
 )
 from ._query import ComponentQuery, MetaOperator, MetaQuery, Operator, QueryBuilder, SortBy, Value
+from ._queue import DeadLetter, QueueStatus
+from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
 from ._records import Component, Meta, Record, Score
 from ._validation import allow_forbidden_characters, forbidden_characters_allowed
 from ._version import __version__
@@ -39,6 +41,7 @@ __all__ = [
     "Component",
     "ComponentQuery",
     "ConfigurationError",
+    "DeadLetter",
     "Meta",
     "MetaOperator",
     "MetaQuery",
@@ -47,6 +50,9 @@ __all__ = [
     "PayloadTooLargeError",
     "QueryBuilder",
     "QueueError",
+    "QueueStatus",
+    "QueuedAuditorClient",
+    "QueuedAuditorClientBlocking",
     "Record",
     "RecordExistsError",
     "ResponseDecodeError",

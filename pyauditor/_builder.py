@@ -17,6 +17,7 @@ from ._tls import TLSFiles, create_ssl_context
 
 if TYPE_CHECKING:
     from ._client import AuditorClient, AuditorClientBlocking
+    from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
 
 __all__ = ["AuditorClientBuilder", "ClientSettings"]
 
@@ -237,3 +238,46 @@ class AuditorClientBuilder:
         from ._client import AuditorClientBlocking
 
         return AuditorClientBlocking(_settings=self._settings())
+
+    async def build_queued(self) -> QueuedAuditorClient:
+        """Build a :class:`QueuedAuditorClient` and start its background sender.
+
+        Await it inside a running event loop, as with python-auditor.  The queue file given to
+        :meth:`database_path` is opened (created owner-only if missing, imported if
+        python-auditor wrote it); the first delivery starts right away.
+
+        Raises:
+            ConfigurationError: negative timeout, a send interval that is not > 0, unusable
+                address, TLS files or database path.
+            QueueError: the queue file cannot be created, opened or migrated.
+        """
+        from ._client import AuditorClient
+        from ._queued import QueuedAuditorClient
+
+        settings = self._settings()
+        return await QueuedAuditorClient._start(
+            AuditorClient(_settings=settings),
+            database_path=settings.database_path,
+            send_interval=settings.send_interval,
+            stop_timeout=settings.timeout,
+        )
+
+    def build_queued_blocking(self) -> QueuedAuditorClientBlocking:
+        """Build a :class:`QueuedAuditorClientBlocking`: the queued client without ``await``.
+
+        Beyond python-auditor, for synchronous collectors; it delivers from a thread of its own.
+
+        Raises:
+            ConfigurationError, QueueError: as :meth:`build_queued`.
+        """
+        from ._client import AuditorClient, AuditorClientBlocking
+        from ._queued import QueuedAuditorClientBlocking
+
+        settings = self._settings()
+        return QueuedAuditorClientBlocking._start(
+            AuditorClient(_settings=settings),
+            AuditorClientBlocking(_settings=settings),
+            database_path=settings.database_path,
+            send_interval=settings.send_interval,
+            stop_timeout=settings.timeout,
+        )

@@ -79,7 +79,16 @@ class ObjectStreamDecoder(Generic[_T]):
     response; not thread-safe.
     """
 
-    __slots__ = ("_array", "_closed", "_decoder", "_factory", "_index", "_offset", "_text")
+    __slots__ = (
+        "_array",
+        "_closed",
+        "_decoder",
+        "_error",
+        "_factory",
+        "_index",
+        "_offset",
+        "_text",
+    )
 
     def __init__(self, factory: Callable[[Any, str, int, int], _T] | None = None) -> None:
         self._factory: Callable[[Any, str, int, int], Any] = factory or StreamObject
@@ -89,6 +98,9 @@ class ObjectStreamDecoder(Generic[_T]):
         self._array: bool | None = None  # None until the first non-blank character
         self._closed = False  # the closing bracket of an array was consumed
         self._index = 0
+        # Set once the body is known to be malformed; every later call raises it.  Values
+        # completed before the problem in the same chunk are handed out first.
+        self._error: StreamDecodeError | None = None
 
     @property
     def count(self) -> int:
@@ -96,7 +108,14 @@ class ObjectStreamDecoder(Generic[_T]):
         return self._index
 
     def feed(self, chunk: bytes) -> list[_T]:
-        """Add ``chunk`` to the body and return the values it completes."""
+        """Add ``chunk`` to the body and return the values it completes.
+
+        Raises:
+            StreamDecodeError: the body is malformed.  Values completed before the malformed
+                one are returned first; the error is raised by the next call then.
+        """
+        if self._error is not None:
+            raise self._error
         try:
             text = self._decoder.decode(chunk)
         except UnicodeDecodeError as error:
@@ -107,7 +126,14 @@ class ObjectStreamDecoder(Generic[_T]):
         return self._drain(final=False)
 
     def finish(self) -> list[_T]:
-        """Signal the end of the body: return what is left and check that nothing is cut off."""
+        """Signal the end of the body: return what is left and check that nothing is cut off.
+
+        Raises:
+            StreamDecodeError: the body is malformed or cut off (after the values before the
+                problem were returned, see :meth:`feed`).
+        """
+        if self._error is not None:
+            raise self._error
         try:
             text = self._decoder.decode(b"", final=True)
         except UnicodeDecodeError as error:
@@ -115,13 +141,25 @@ class ObjectStreamDecoder(Generic[_T]):
         self._text += text
         values = self._drain(final=True)
         if self._array and not self._closed:
-            self._fail("the body ends inside a JSON array (no closing ']')", len(self._text))
+            try:
+                self._fail("the body ends inside a JSON array (no closing ']')", len(self._text))
+            except StreamDecodeError:
+                if not values:
+                    raise
         return values
 
     def _drain(self, *, final: bool) -> list[_T]:
+        out: list[_T] = []
+        try:
+            self._drain_into(out, final=final)
+        except StreamDecodeError:
+            if not out:
+                raise
+        return out
+
+    def _drain_into(self, out: list[_T], *, final: bool) -> None:
         text = self._text
         end = len(text)
-        out: list[_T] = []
         append = out.append
         factory = self._factory
         scan = _scan_once
@@ -190,7 +228,6 @@ class ObjectStreamDecoder(Generic[_T]):
             self._offset = base + (len(consumed) if ascii_text else _utf8_length(consumed))
             self._text = text[pos:]
             self._index = index
-        return out
 
     @staticmethod
     def _may_continue(text: str, error_pos: int, start: int, message: str) -> bool:
@@ -217,10 +254,11 @@ class ObjectStreamDecoder(Generic[_T]):
         assert offset is not None
         excerpt = text[start : start + _EXCERPT]
         position = f" (character {error_pos - start} of it)" if error_pos > start else ""
-        raise StreamDecodeError(
+        self._error = StreamDecodeError(
             f"malformed GET /records body: value #{self._index} at byte {offset}: "
             f"{reason}{position}; it starts with {excerpt!r}",
             index=self._index,
             offset=offset,
             body=excerpt,
         )
+        raise self._error

@@ -86,6 +86,30 @@ def test_malformed_bodies_name_the_record_and_byte(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "complete"),
+    [
+        (A + B + '{"record_id":"x",}' + C, 2),
+        (f"{A}\n{B}\n{{broken\n{C}\n", 2),
+        (f"[{A},{B}", 2),  # cut off: the array never closes
+        (A + B[:-1], 1),
+    ],
+)
+def test_values_before_a_malformed_one_in_the_same_chunk_are_handed_out(
+    body: str, complete: int
+) -> None:
+    # StreamDecodeError promises that the records before the bad one were delivered, also
+    # when they arrived in the chunk that holds it.
+    decoder = ObjectStreamDecoder()
+    handed_out = decoder.feed(body.encode())
+    with pytest.raises(StreamDecodeError) as caught:
+        decoder.finish()
+    assert [o.position for o in handed_out] == list(range(complete))
+    assert caught.value.index == complete
+    with pytest.raises(StreamDecodeError):  # and it stays failed
+        decoder.feed(C.encode())
+
+
 def test_invalid_utf8_is_an_error() -> None:
     with pytest.raises(StreamDecodeError, match="UTF-8"):
         decode(A.encode() + b'{"record_id":"\xff"}')

@@ -1,7 +1,8 @@
 """``python -m pyauditor.testing``: run the embedded AUDITOR-compatible server.
 
 Prints the URL(s) once it is listening and runs until SIGTERM or SIGINT (Ctrl-C), then shuts
-down cleanly (exit status 0).
+down cleanly (exit status 0).  ``pyauditor serve`` (:mod:`pyauditor.cli`) is the same command;
+both share :func:`add_server_arguments` and :func:`serve`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from types import FrameType
 
 from ._server import AuditorTestServer
 
+__all__ = ["add_server_arguments", "main", "serve"]
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyauditor.testing",
-        description="Serve the AUDITOR 0.11 REST API from an embedded SQLite database.",
-    )
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the server's options (``--host``, ``--port``, ``--db``, ``--tls-*``, ...)."""
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port (0: any free port)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="HTTP port (default 8000; 0: any free port)"
+    )
     parser.add_argument("--db", help="SQLite file to use (default: temporary, deleted at exit)")
     parser.add_argument("--tls-port", type=int, default=8443, help="HTTPS port (with --tls-*)")
     parser.add_argument("--tls-cert", help="server certificate (PEM); enables HTTPS")
@@ -33,12 +35,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer duplicates with 200 and a warning (ignore_record_exists_error)",
     )
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; returns the exit status."""
-    args = _parser().parse_args(argv)
+def serve(args: argparse.Namespace) -> None:
+    """Run a server configured by :func:`add_server_arguments`'s options until SIGTERM/SIGINT.
+
+    Must run in the main thread (it installs signal handlers).
+
+    Raises:
+        OSError: the port is in use or the host cannot be bound (``ssl.SSLError`` included).
+        ValueError: an option is out of range or the TLS files are incomplete.
+    """
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -46,20 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    try:
-        server = AuditorTestServer(
-            host=args.host,
-            port=args.port,
-            db=args.db,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            tls_ca=args.tls_ca,
-            tls_port=args.tls_port,
-            ignore_record_exists_error=args.ignore_record_exists,
-        ).start()
-    except (OSError, ValueError) as err:
-        print(f"pyauditor.testing: cannot start: {err}", file=sys.stderr)
-        return 2
+    server = AuditorTestServer(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
+        tls_port=args.tls_port,
+        ignore_record_exists_error=args.ignore_record_exists,
+    ).start()
     try:
         print(f"AUDITOR test server listening on {server.url}", flush=True)
         if server.tls_url is not None:
@@ -69,6 +72,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop()
     print("AUDITOR test server stopped", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyauditor.testing",
+        description="Serve the AUDITOR 0.11 REST API from an embedded SQLite database.",
+    )
+    add_server_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        serve(args)
+    except (OSError, ValueError) as err:
+        print(f"pyauditor.testing: cannot start: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -403,6 +403,10 @@ class Listener:
             if mode == "reset":
                 _reset(conn)
                 continue
+            # Answers go out as a head and a body write; with Nagle's algorithm the second
+            # write waits for the client's delayed ACK, about 40 ms per answer.
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if mode is not None:
                 conn.close()
                 continue

@@ -371,7 +371,7 @@ def test_bulk_insert_failure_says_how_many_records_were_stored(server: AuditorTe
 def test_async_client_surfaces_a_record_exists_after_partial_bulk(
     server: AuditorTestServer,
 ) -> None:
-    client = builder_for(server).build()
+    client = builder_for(server, timeout=60).build()
     records = [job(f"r{i:05d}") for i in range(20000)]
     asyncio.run(client.bulk_insert(records[:9000]))
     stored_before = server.count()

@@ -55,3 +55,13 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.stdout.split() == [__import__("pyauditor").__version__, "Record"]
+    # The console script is installed and works with the runtime dependencies alone.
+    script = subprocess.run(
+        [str(env_dir / "bin" / "pyauditor"), "--version"],
+        check=True,
+        env=environ,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert script.stdout.strip() == f"pyauditor {__import__('pyauditor').__version__}"

@@ -1,0 +1,298 @@
+"""The main job of ``make demo`` (``pyauditor demo``, ``python -m pyauditor demo``).
+
+What a site's accounting looks like end to end, in a few seconds:
+
+1. Without a URL (and without ``AUDITOR_URL``) it starts the embedded server
+   (:class:`pyauditor.testing.AuditorTestServer`); with one it uses that server.
+2. It makes a day of batch jobs at three sites for four VO groups: each job has a ``cpu``
+   component (its cores, with the HEPSPEC06 score per core of the node type it ran on) and a
+   ``mem`` component (MB), and ``site_id``, ``group_id`` and ``user_id`` meta, as the HTCondor
+   and Slurm collectors write them.  Some jobs are still running when first reported.
+3. It queues them through a :class:`~pyauditor.QueuedAuditorClient` (a SQLite file in a
+   temporary directory), as a collector does, then the stop times of the running jobs as
+   updates, and waits until the queue has delivered everything.
+4. It queries the day back with the query DSL, streaming the result, and prints core-hours and
+   HEPSPEC06-hours per site and group: what APEL reports for a site.
+
+The jobs are the same in every run (a fixed seed and day), so the summary is too.  Their ids
+and a ``demo_run`` meta value are unique per run, so a real server can run the demo any
+number of times and each run finds exactly its own records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import random
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, TextIO
+
+from ._builder import AuditorClientBuilder
+from ._errors import APIConnectionError, AuditorError
+from ._query import MetaOperator, MetaQuery, Operator, QueryBuilder, Value
+from ._queue import QueueStatus
+from ._queued import QueuedAuditorClient
+from ._records import Component, Meta, Record, Score
+
+__all__ = ["DAY", "SITES", "Job", "make_jobs", "run_demo", "summarize"]
+
+DAY = _dt.datetime(2024, 5, 1, tzinfo=_dt.UTC)
+"""The accounting day the demo's jobs ran on."""
+
+SITES: dict[str, tuple[tuple[str, float], ...]] = {
+    # site: node types as (name, HEPSPEC06 per core); the figures are typical of the CPUs.
+    "UNI-FREIBURG": (("intel-xeon-e5-2630v4", 10.4), ("amd-epyc-7452", 13.1)),
+    "FZK-LCG2": (("amd-epyc-7352", 12.6), ("intel-xeon-gold-6230", 11.2)),
+    "DESY-HH": (("intel-xeon-e5-2640v4", 10.9), ("amd-epyc-7763", 14.8)),
+}
+GROUPS = ("atlas", "cms", "lhcb", "belle")
+_GROUP_WEIGHTS = (0.45, 0.3, 0.15, 0.1)
+_CORES = (1, 8, 16)
+_CORE_WEIGHTS = (0.55, 0.4, 0.05)
+
+
+class Job(NamedTuple):
+    """One batch job of the demo."""
+
+    record_id: str
+    site: str
+    group: str
+    user: str
+    cores: int
+    hs06_per_core: float
+    memory_mb: int
+    start: _dt.datetime
+    stop: _dt.datetime
+    running_at_first_report: bool
+
+    def record(self, run: str, *, with_stop: bool) -> Record:
+        """The job as a record; without its stop time if it was reported while running."""
+        meta = (
+            Meta()
+            .insert("site_id", [self.site])
+            .insert("group_id", [self.group])
+            .insert("user_id", [self.user])
+            .insert("demo_run", [run])
+        )
+        record = (
+            Record(self.record_id, self.start)
+            .with_meta(meta)
+            .with_component(
+                Component("cpu", self.cores).with_score(Score("HEPSPEC06", self.hs06_per_core))
+            )
+            .with_component(Component("mem", self.memory_mb))
+        )
+        return record.with_stop_time(self.stop) if with_stop else record
+
+
+def make_jobs(count: int, run: str, seed: int = 2024) -> list[Job]:
+    """``count`` jobs that started between 00:00 and 12:00 of :data:`DAY` and stopped that day.
+
+    The same ``seed`` gives the same jobs; ``run`` only goes into their ids.
+    """
+    rng = random.Random(seed)
+    jobs = []
+    sites = list(SITES)
+    for number in range(count):
+        site = rng.choice(sites)
+        _node, hs06 = rng.choice(SITES[site])
+        group = rng.choices(GROUPS, _GROUP_WEIGHTS)[0]
+        cores = rng.choices(_CORES, _CORE_WEIGHTS)[0]
+        # Most jobs run for an hour or two; a few for most of a day (capped at 12 h, so that
+        # every job of the day stops before midnight and is accounted for on that day).
+        runtime = min(int(rng.lognormvariate(8.4, 0.9)), 12 * 3600 - 1)
+        start = DAY + _dt.timedelta(seconds=rng.randrange(12 * 3600))
+        jobs.append(
+            Job(
+                record_id=f"demo-{run}-{site.lower()}-{number:05d}",
+                site=site,
+                group=group,
+                user=f"{group}{rng.randrange(1, 40):03d}",
+                cores=cores,
+                hs06_per_core=hs06,
+                memory_mb=cores * rng.choice((2000, 2500, 4000)),
+                start=start,
+                stop=start + _dt.timedelta(seconds=max(runtime, 60)),
+                running_at_first_report=rng.random() < 0.05,
+            )
+        )
+    return jobs
+
+
+class Usage(NamedTuple):
+    """Accounted usage of one site and group."""
+
+    jobs: int
+    core_hours: float
+    hs06_hours: float
+
+
+def summarize(records: list[Record]) -> dict[tuple[str, str], Usage]:
+    """Core-hours and HEPSPEC06-hours per (site, group), from records as the server sent them.
+
+    HEPSPEC06-hours are cores x HEPSPEC06 per core x runtime, as APEL accounts them.
+    """
+    totals: dict[tuple[str, str], list[float]] = {}
+    for record in records:
+        meta = record.meta
+        site = ((meta.get("site_id") if meta else None) or ["?"])[0]
+        group = ((meta.get("group_id") if meta else None) or ["?"])[0]
+        hours = (record.runtime or 0) / 3600
+        entry = totals.setdefault((site, group), [0, 0.0, 0.0])
+        entry[0] += 1
+        for component in record.components or ():
+            if component.name != "cpu":
+                continue
+            entry[1] += component.amount * hours
+            for score in component.scores:
+                if score.name == "HEPSPEC06":
+                    entry[2] += component.amount * score.value * hours
+    return {key: Usage(int(v[0]), v[1], v[2]) for key, v in sorted(totals.items())}
+
+
+def format_summary(usage: dict[tuple[str, str], Usage]) -> list[str]:
+    """The summary as table lines, with a total."""
+    header = ("site", "group", "jobs", "core-hours", "HEPSPEC06-hours")
+    rows = [
+        (site, group, f"{u.jobs:,}", f"{u.core_hours:,.1f}", f"{u.hs06_hours:,.1f}")
+        for (site, group), u in usage.items()
+    ]
+    total = (
+        "total",
+        "",
+        f"{sum(u.jobs for u in usage.values()):,}",
+        f"{sum(u.core_hours for u in usage.values()):,.1f}",
+        f"{sum(u.hs06_hours for u in usage.values()):,.1f}",
+    )
+    table = [header, *rows, total]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        left = [row[i].ljust(widths[i]) for i in (0, 1)]
+        right = [row[i].rjust(widths[i]) for i in (2, 3, 4)]
+        return "  ".join(left + right).rstrip()
+
+    rule = "-" * len(line(header))
+    return [line(header), rule, *(line(r) for r in rows), rule, line(total)]
+
+
+async def _deliver(client: QueuedAuditorClient, deadline: float) -> QueueStatus:
+    """Flush the queued client until nothing is queued (or the deadline passes)."""
+    while True:
+        status = await client.flush()
+        if status.queued == 0:
+            return status
+        if time.monotonic() > deadline:
+            raise AuditorError(
+                f"the queue still holds {status.inserts} inserts and {status.updates} updates "
+                "after the demo's time limit; is the server reachable?"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def _demo(
+    url: str,
+    *,
+    jobs: int,
+    out: TextIO,
+    make_builder: Callable[[str], AuditorClientBuilder],
+    workdir: Path,
+) -> int:
+    run = secrets.token_hex(4)
+    started = time.monotonic()
+    reader = make_builder(url).build()
+    if not await reader.health_check():
+        raise APIConnectionError(f"the AUDITOR server at {url} is not healthy", url=url)
+    print("server health: ok", file=out)
+
+    all_jobs = make_jobs(jobs, run)
+    running = [job for job in all_jobs if job.running_at_first_report]
+    queue_file = workdir / "auditor-queue.db"
+    queued = await make_builder(url).database_path(queue_file).send_interval(60).build_queued()
+    async with queued:
+        await queued.bulk_insert(
+            [job.record(run, with_stop=not job.running_at_first_report) for job in all_jobs]
+        )
+        print(
+            f"queued {len(all_jobs):,} job records ({len(running)} still running) "
+            f"in {queue_file.name}",
+            file=out,
+        )
+        for job in running:
+            await queued.update(job.record(run, with_stop=True))
+        print(f"queued {len(running)} updates with the stop times of the running jobs", file=out)
+        sending = time.monotonic()
+        status = await _deliver(queued, sending + 60)
+    print(
+        f"delivered in {time.monotonic() - sending:.2f} s: the queue holds {status.inserts} "
+        f"inserts, {status.updates} updates and {status.dead_letters} dead letters",
+        file=out,
+    )
+
+    window = (
+        Operator().gte(Value.set_datetime(DAY)).lt(Value.set_datetime(DAY + _dt.timedelta(days=1)))
+    )
+    query = (
+        QueryBuilder()
+        .with_stop_time(window)
+        .with_meta_query(MetaQuery().meta_operator("demo_run", MetaOperator().contains([run])))
+        .build()
+    )
+    records = [record async for record in reader.iter_records(query)]
+    await reader.aclose()
+    print(f"queried back {len(records):,} records that stopped on {DAY:%Y-%m-%d}:", file=out)
+    print(f"  GET /records?{query}", file=out)
+    print(file=out)
+    print(f"Accounting for {DAY:%Y-%m-%d} (jobs that stopped that day)", file=out)
+    for text in format_summary(summarize(records)):
+        print(text, file=out)
+    print(file=out)
+    print(f"done in {time.monotonic() - started:.2f} s", file=out)
+    return 0 if len(records) == len(all_jobs) else 1
+
+
+def run_demo(
+    url: str | None,
+    *,
+    jobs: int = 600,
+    out: TextIO,
+    make_builder: Callable[[str], AuditorClientBuilder] | None = None,
+) -> int:
+    """Run the demo against ``url``, or against an embedded server when ``url`` is None.
+
+    Args:
+        url: The AUDITOR server to use; ``None`` starts :class:`~pyauditor.testing.AuditorTestServer`.
+        jobs: How many jobs to send.
+        out: Where the report goes.
+        make_builder: A configured :class:`AuditorClientBuilder` for a URL (TLS, timeout);
+            default: ``AuditorClientBuilder().connection_string(url)``.
+
+    Returns:
+        0 when every record came back, 1 otherwise.
+
+    Raises:
+        AuditorError: the server failed.
+    """
+    factory = make_builder or (lambda u: AuditorClientBuilder().connection_string(u))
+    with tempfile.TemporaryDirectory(prefix="pyauditor-demo-") as tmp:
+        workdir = Path(tmp)
+        if url is not None:
+            print(f"pyauditor demo: AUDITOR server at {url}", file=out)
+            return asyncio.run(
+                _demo(url, jobs=jobs, out=out, make_builder=factory, workdir=workdir)
+            )
+        from .testing import AuditorTestServer
+
+        with AuditorTestServer(db=workdir / "server.db") as server:
+            print(
+                f"pyauditor demo: embedded AUDITOR server at {server.url} (pyauditor.testing; "
+                "set AUDITOR_URL to use a real one)",
+                file=out,
+            )
+            return asyncio.run(
+                _demo(server.url, jobs=jobs, out=out, make_builder=factory, workdir=workdir)
+            )

@@ -1,0 +1,189 @@
+"""The main job: ``make demo`` / ``pyauditor demo`` (pyauditor._demo).
+
+``make demo`` is checked from a fresh clone of the committed tree: ``git clone`` of HEAD into a
+temporary directory, then ``make demo`` there.  The clone reuses this interpreter through the
+Makefile's ``PYAUDITOR_PYTHON`` instead of creating a second virtualenv (which would download
+every dependency again and take minutes); ``python -m pyauditor`` run in the clone imports the
+clone's package, so the Makefile, the command and the demo code under test are the clone's.
+What ``PYAUDITOR_PYTHON`` skips, creating ``.venv``, is checked with ``make -n``, and CI runs
+the real thing: ``.ci/run`` runs ``make demo`` on its fresh clone after ``make test``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyauditor import Component, Meta, Record, Score
+from pyauditor._demo import DAY, make_jobs, run_demo, summarize
+from pyauditor.testing import AuditorTestServer
+from tests.cli.conftest import run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def table(output: str) -> dict[tuple[str, str], tuple[int, float, float]]:
+    """The accounting table of the demo's output, parsed."""
+    rows = {}
+    for line in output.splitlines():
+        match = re.fullmatch(r"(\S+)\s+(\S+)\s+([\d,]+)\s+([\d,.]+)\s+([\d,.]+)", line)
+        if match:
+            site, group, jobs, cores, hs06 = match.groups()
+            rows[(site, group)] = (
+                int(jobs.replace(",", "")),
+                float(cores.replace(",", "")),
+                float(hs06.replace(",", "")),
+            )
+    return rows
+
+
+def expected_table(jobs: int) -> dict[tuple[str, str], tuple[int, float, float]]:
+    """The same accounting, worked out from the generated jobs without any server."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for job in make_jobs(jobs, "x"):
+        hours = (job.stop - job.start).total_seconds() / 3600
+        entry = totals.setdefault((job.site, job.group), [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += job.cores * hours
+        entry[2] += job.cores * job.hs06_per_core * hours
+    return {k: (int(v[0]), round(v[1], 1), round(v[2], 1)) for k, v in totals.items()}
+
+
+def test_the_demo_on_the_embedded_server() -> None:
+    out = io.StringIO()
+    assert run_demo(None, jobs=200, out=out) == 0
+    text = out.getvalue()
+    assert "embedded AUDITOR server at http://127.0.0.1:" in text
+    assert "queued 200 job records" in text
+    assert "the queue holds 0 inserts, 0 updates and 0 dead letters" in text
+    assert "queried back 200 records that stopped on 2024-05-01" in text
+    assert "GET /records?stop_time[lt]=2024-05-02T00%3A00%3A00%2B00%3A00&" in text
+    assert table(text) == expected_table(200)
+    total = next(line for line in text.splitlines() if line.startswith("total"))
+    assert total.split()[1] == "200"
+
+
+def test_the_jobs_are_realistic_and_reproducible() -> None:
+    jobs = make_jobs(600, "run1")
+    assert [j._replace(record_id="") for j in jobs] == [
+        j._replace(record_id="") for j in make_jobs(600, "run2")
+    ]
+    assert len({j.site for j in jobs}) == 3
+    assert len({j.group for j in jobs}) == 4
+    assert {j.cores for j in jobs} <= {1, 8, 16}
+    assert all(DAY <= j.start < j.stop < DAY + dt.timedelta(days=1) for j in jobs)
+    assert 0 < sum(j.running_at_first_report for j in jobs) < 60
+    assert len({j.record_id for j in jobs}) == 600
+
+
+def test_summarize_counts_cores_times_hepspec_per_core() -> None:
+    start = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    record = (
+        Record("a", start)
+        .with_meta(Meta().insert("site_id", ["S"]).insert("group_id", ["G"]))
+        .with_component(Component("cpu", 4).with_score(Score("HEPSPEC06", 10.0)))
+        .with_component(Component("mem", 8000).with_score(Score("HEPSPEC06", 99.0)))
+        .with_stop_time(start + dt.timedelta(hours=2))
+    )
+    usage = summarize([record, Record("b", start)])
+    assert usage[("S", "G")] == (1, 8.0, 80.0)
+    assert usage[("?", "?")] == (1, 0.0, 0.0)  # no meta, no stop time: counted, no hours
+
+
+def test_the_demo_on_a_given_server_finds_only_its_own_records(
+    auditor_server: AuditorTestServer,
+) -> None:
+    for _ in range(2):
+        out = io.StringIO()
+        assert run_demo(auditor_server.url, jobs=50, out=out) == 0
+        assert "queried back 50 records" in out.getvalue()
+        assert table(out.getvalue()) == expected_table(50)
+    assert auditor_server.count() == 100
+
+
+def test_pyauditor_demo_command_and_auditor_url(
+    auditor_server: AuditorTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded = run("demo", "--jobs", "30")
+    assert embedded.code == 0, embedded.err
+    assert "embedded AUDITOR server" in embedded.out
+    monkeypatch.setenv("AUDITOR_URL", auditor_server.url)
+    given = run("demo", "--jobs", "30")
+    assert given.code == 0, given.err
+    assert f"AUDITOR server at {auditor_server.url}" in given.out
+    assert auditor_server.count() == 30
+
+
+def test_the_demo_against_a_server_that_is_down() -> None:
+    result = run("demo", "--retries", "0", "--timeout", "2", "http://127.0.0.1:1")
+    assert result.code == 1
+    [line] = result.err.splitlines()
+    assert line == "pyauditor demo: error: the AUDITOR server at http://127.0.0.1:1 is not healthy"
+
+
+# -- make demo from a fresh clone ----------------------------------------------------------------
+
+
+def _fresh_clone(tmp_path: Path) -> Path:
+    if shutil.which("git") is None or shutil.which("make") is None:
+        pytest.skip("needs git and make")
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-local", str(ROOT), str(clone)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return clone
+
+
+def _environment() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"AUDITOR_URL", "PYAUDITOR_PYTHON", "MAKEFLAGS", "MAKELEVEL", "VIRTUAL_ENV"}
+    }
+
+
+@pytest.mark.slow
+def test_make_demo_runs_green_from_a_fresh_clone(tmp_path: Path) -> None:
+    clone = _fresh_clone(tmp_path)
+    env = _environment()
+    env["PYAUDITOR_PYTHON"] = sys.executable
+    result = subprocess.run(
+        ["make", "--no-print-directory", "demo"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{sys.executable} -m pyauditor demo" in result.stdout
+    assert "queried back 600 records" in result.stdout
+    assert table(result.stdout) == expected_table(600)
+    assert not (clone / ".venv").exists()
+
+    # Without PYAUDITOR_PYTHON, a fresh clone's `make demo` first creates .venv and installs
+    # the project into it (shown, not run: that needs the network and takes minutes).
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "demo"],
+        cwd=clone,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    commands = dry.stdout.splitlines()
+    assert commands[0] == "test -x .venv/bin/python || python3 -m venv .venv"
+    assert ".venv/bin/python -m pip install --quiet -e '.[dev]'" in commands
+    assert commands[-1] == ".venv/bin/python -m pyauditor demo"
