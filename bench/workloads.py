@@ -135,7 +135,10 @@ WORKLOADS: tuple[Workload, ...] = (
         chunk_size=0,
         note="Informational (not one of issue 7's targets): the same body framed as a real AUDITOR "
         "server sends it, each record its own HTTP chunk (actix-web frames every streamed row), "
-        "so per-chunk costs of the HTTP stack show up.",
+        "so per-chunk costs of the HTTP stack show up. The reference's blocking client is "
+        "erratic here: on this machine whole invocations measured about 0.75 s and others about "
+        "4.4 s (3.5 s CPU) for the same bytes, while its async client stayed near 0.45 s; "
+        "compare across several runs before relying on this ratio.",
     ),
     Workload(
         "bulk_async",
