@@ -6,6 +6,7 @@
 #                 (AUDITOR_URL=http://host:8000 make demo: on a real server instead)
 #   make test     lint, type-check, regeneration check, API reference and the whole test suite
 #   make docs     the API reference from the docstrings, into docs/api/ (offline)
+#   make bench    side-by-side benchmark against python-auditor 0.11.2 (bench/, docs/benchmarks.md)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -27,7 +28,7 @@ REFERENCE_DIR := .reference
 REFERENCE_PKG := python-auditor==0.11.2
 DOCS_DIR      ?= docs/api
 
-.PHONY: all install demo docs generate check-generated lint typecheck test reference clean
+.PHONY: all install demo docs generate check-generated lint typecheck test reference bench bench-docs clean
 
 all: test
 
@@ -62,14 +63,24 @@ check-generated: $(INSTALLED)
 	$(PY) generator/generate.py --check
 
 lint: $(INSTALLED)
-	$(PY) -m ruff check pyauditor tests generator tools
-	$(PY) -m ruff format --check pyauditor tests generator tools
+	$(PY) -m ruff check pyauditor tests generator tools bench
+	$(PY) -m ruff format --check pyauditor tests generator tools bench
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy --strict pyauditor
 
 test: $(INSTALLED) $(REFERENCE_DIR)/.installed lint typecheck check-generated docs
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every workload on pyauditor and on the reference, alternately, each run in a fresh process
+# (about 5 minutes on 2 cores).  Writes bench/results/ and regenerates docs/benchmarks.md from
+# the results; BENCH_ARGS="--only get_async,query" runs a subset into bench/results/partial.*.
+bench: $(INSTALLED) $(REFERENCE_DIR)/.installed
+	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(PY) -m bench.run --profile-missed --docs $(BENCH_ARGS)
+
+# Regenerate docs/benchmarks.md from the stored bench/results/results.json.
+bench-docs: $(INSTALLED)
+	$(PY) -m bench.report
 
 clean:
 	rm -rf $(VENV) $(REFERENCE_DIR) $(DOCS_DIR) .pytest_cache .mypy_cache .hypothesis build dist
