@@ -29,6 +29,7 @@ from pyauditor_api.api.operations import health_check as _health_check_operation
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, AuditorError
 from ._protocol import (
     USER_AGENT,
+    RetryPolicy,
     batch_json_array,
     check_write_answer,
     decode_error,
@@ -97,6 +98,20 @@ def _verify_context(settings: ClientSettings) -> ssl.SSLContext:
     # Plain HTTP never negotiates TLS (redirects are not followed).  A context with
     # verification on but no trusted CA costs nothing to make and would refuse any TLS peer.
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def _next_wait(policy: RetryPolicy, error: Exception, retries_done: int) -> float | None:
+    """The policy's wait before retrying a read, logged; None when the error is final."""
+    wait = policy.wait_before_retry(error, retries_done)
+    if wait is not None:
+        logger.info(
+            "retrying in %.2f s (retry %d of %d) after: %s",
+            wait,
+            retries_done + 1,
+            policy.max_retries,
+            error,
+        )
+    return wait
 
 
 class _ClientBase:
@@ -252,27 +267,16 @@ class AuditorClient(_ClientBase):
         check_write_answer(status, answer, method, self._url(path))
 
     async def _with_retries(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
-        policy = self._settings.retry
-        retry = 0
+        retries = 0
         while True:
             try:
                 return await attempt()
             except (APIConnectionError, APIStatusError) as error:
-                if retry >= policy.max_retries or (
-                    isinstance(error, APIStatusError)
-                    and not policy.retryable_status(error.status_code)
-                ):
+                wait = _next_wait(self._settings.retry, error, retries)
+                if wait is None:
                     raise
-                retry += 1
-                delay = policy.delay(retry)
-                logger.info(
-                    "retrying in %.2f s (retry %d of %d) after: %s",
-                    delay,
-                    retry,
-                    policy.max_retries,
-                    error,
-                )
-                await asyncio.sleep(delay)
+                retries += 1
+                await asyncio.sleep(wait)
 
     @asynccontextmanager
     async def _open_stream(
@@ -446,13 +450,11 @@ class AuditorClient(_ClientBase):
                             yield record
                 break
             except (APIConnectionError, APIStatusError) as error:
-                retryable = not isinstance(error, APIStatusError) or policy.retryable_status(
-                    error.status_code
-                )
-                if decoder.count or retry >= policy.max_retries or not retryable:
+                wait = None if decoder.count else _next_wait(policy, error, retry)
+                if wait is None:
                     raise
                 retry += 1
-                await asyncio.sleep(policy.delay(retry))
+                await asyncio.sleep(wait)
         for record in decoder.finish():
             yield record
 
@@ -601,27 +603,16 @@ class AuditorClientBlocking(_ClientBase):
         check_write_answer(status, answer, method, self._url(path))
 
     def _with_retries(self, attempt: Callable[[], _T]) -> _T:
-        policy = self._settings.retry
-        retry = 0
+        retries = 0
         while True:
             try:
                 return attempt()
             except (APIConnectionError, APIStatusError) as error:
-                if retry >= policy.max_retries or (
-                    isinstance(error, APIStatusError)
-                    and not policy.retryable_status(error.status_code)
-                ):
+                wait = _next_wait(self._settings.retry, error, retries)
+                if wait is None:
                     raise
-                retry += 1
-                delay = policy.delay(retry)
-                logger.info(
-                    "retrying in %.2f s (retry %d of %d) after: %s",
-                    delay,
-                    retry,
-                    policy.max_retries,
-                    error,
-                )
-                time.sleep(delay)
+                retries += 1
+                time.sleep(wait)
 
     def _record_batches(self, path: str, *, whole_timeout: bool) -> Iterator[list[Record]]:
         """The records of a GET /records answer, a list per chunk received."""
@@ -734,13 +725,11 @@ class AuditorClientBlocking(_ClientBase):
                         yield record
                 return
             except (APIConnectionError, APIStatusError) as error:
-                retryable = not isinstance(error, APIStatusError) or policy.retryable_status(
-                    error.status_code
-                )
-                if yielded or retry >= policy.max_retries or not retryable:
+                wait = None if yielded else _next_wait(policy, error, retry)
+                if wait is None:
                     raise
                 retry += 1
-                time.sleep(policy.delay(retry))
+                time.sleep(wait)
 
     def get_single_record(self, record_id: str) -> Record:
         """Return the record with this id; see :meth:`AuditorClient.get_single_record`."""

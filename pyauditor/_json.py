@@ -27,6 +27,7 @@ __all__ = [
     "encode_string",
     "float_is_plain",
     "format_float",
+    "json_type_name",
 ]
 
 _INF = math.inf
@@ -142,3 +143,20 @@ def _write(value: Any, out: list[str], sort_keys: bool) -> None:
         out.append("]")
     else:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_type_name(value: object) -> str:
+    """How a decoded JSON value is called in error messages: "a string", "null", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import attrs
 
 from ._errors import (
+    APIConnectionError,
     APIStatusError,
     BadRequestError,
     NotFoundError,
@@ -208,3 +209,18 @@ class RetryPolicy:
     def retryable_status(status: int) -> bool:
         """Whether an answer with this status is worth another attempt of a read."""
         return status >= 500 or status in (408, 429)
+
+    def wait_before_retry(self, error: Exception, retries_done: int) -> float | None:
+        """Seconds to wait before retrying a read that failed with ``error``; None: give up.
+
+        Connection errors, timeouts and retryable statuses are retried until ``max_retries``
+        retries were made; anything else (a 4xx, a malformed body) is final at once.
+        """
+        if retries_done >= self.max_retries:
+            return None
+        if isinstance(error, APIStatusError):
+            if not self.retryable_status(error.status_code):
+                return None
+        elif not isinstance(error, APIConnectionError):
+            return None
+        return self.delay(retries_done + 1)

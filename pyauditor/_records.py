@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, final
 
 from ._errors import StreamDecodeError, ValidationError
-from ._json import dumps, dumps_sorted, encode_string, format_float
+from ._json import dumps, dumps_sorted, encode_string, format_float, json_type_name
 from ._time import UTC, format_z, parse_response_timestamp_utc, to_utc
 from ._validation import (
     KNOWN_PLAIN,
@@ -892,22 +892,6 @@ class Record:
 # ---------------------------------------------------------------------------------------------
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _malformed(record_id: object, detail: str) -> str:
     who = f" {describe(record_id)}" if isinstance(record_id, str) else ""
     return f"malformed record{who} from the server: {detail}"
@@ -917,7 +901,7 @@ def _server_time(value: object, key: str, record_id: str) -> _dt.datetime | None
     if value is None:
         return None
     if type(value) is not str:
-        raise TypeError(_malformed(record_id, f"{key} is {_json_type(value)}, not a string"))
+        raise TypeError(_malformed(record_id, f"{key} is {json_type_name(value)}, not a string"))
     try:
         return parse_response_timestamp_utc(value)
     except ValueError:
@@ -931,19 +915,21 @@ def _server_time(value: object, key: str, record_id: str) -> _dt.datetime | None
 
 def _server_meta(meta: object, record_id: str) -> dict[str, tuple[str, ...]]:
     if type(meta) is not dict:
-        raise TypeError(_malformed(record_id, f"meta is {_json_type(meta)}, not an object"))
+        raise TypeError(_malformed(record_id, f"meta is {json_type_name(meta)}, not an object"))
     result = {}
     for key, values in meta.items():
         if type(key) is not str:
             raise TypeError(_malformed(record_id, f"meta key {key!r} is not a string"))
         if type(values) is not list:
             raise TypeError(
-                _malformed(record_id, f"meta[{key!r}] is {_json_type(values)}, not an array")
+                _malformed(record_id, f"meta[{key!r}] is {json_type_name(values)}, not an array")
             )
         for item in values:
             if type(item) is not str:
                 raise TypeError(
-                    _malformed(record_id, f"meta[{key!r}] holds {_json_type(item)}, not a string")
+                    _malformed(
+                        record_id, f"meta[{key!r}] holds {json_type_name(item)}, not a string"
+                    )
                 )
         result[key] = tuple(values)
     return result
@@ -951,42 +937,44 @@ def _server_meta(meta: object, record_id: str) -> dict[str, tuple[str, ...]]:
 
 def _bad_score(score: object, where: str, record_id: str) -> Exception:
     if type(score) is not dict:
-        return TypeError(_malformed(record_id, f"{where} is {_json_type(score)}"))
+        return TypeError(_malformed(record_id, f"{where} is {json_type_name(score)}"))
     name = score.get("name")
     if type(name) is not str:
-        return TypeError(_malformed(record_id, f"{where}.name is {_json_type(name)}"))
+        return TypeError(_malformed(record_id, f"{where}.name is {json_type_name(name)}"))
     value = score.get("value")
     if type(value) is not float and type(value) is not int:
         return TypeError(
-            _malformed(record_id, f"{where}.value is {_json_type(value)}, not a number")
+            _malformed(record_id, f"{where}.value is {json_type_name(value)}, not a number")
         )
     return ValueError(_malformed(record_id, f"{where}.value {value!r} is not a finite number >= 0"))
 
 
 def _bad_component(component: object, where: str, record_id: str) -> Exception:
     if type(component) is not dict:
-        return TypeError(_malformed(record_id, f"{where} is {_json_type(component)}"))
+        return TypeError(_malformed(record_id, f"{where} is {json_type_name(component)}"))
     name = component.get("name")
     if type(name) is not str:
-        return TypeError(_malformed(record_id, f"{where}.name is {_json_type(name)}"))
+        return TypeError(_malformed(record_id, f"{where}.name is {json_type_name(name)}"))
     amount = component.get("amount")
     if type(amount) is not int:
         return TypeError(
-            _malformed(record_id, f"{where}.amount is {_json_type(amount)}, not an integer")
+            _malformed(record_id, f"{where}.amount is {json_type_name(amount)}, not an integer")
         )
     if not 0 <= amount <= MAX_AMOUNT:
         return ValueError(
             _malformed(record_id, f"{where}.amount {amount} is outside 0..{MAX_AMOUNT}")
         )
     scores = component.get("scores")
-    return TypeError(_malformed(record_id, f"{where}.scores is {_json_type(scores)}, not an array"))
+    return TypeError(
+        _malformed(record_id, f"{where}.scores is {json_type_name(scores)}, not an array")
+    )
 
 
 def _server_components(components: object, record_id: str) -> tuple[str, str]:
     """Check received components; return their JSON arrays in wire and in to_json key order."""
     if type(components) is not list:
         raise TypeError(
-            _malformed(record_id, f"components is {_json_type(components)}, not an array")
+            _malformed(record_id, f"components is {json_type_name(components)}, not an array")
         )
     wire: list[str] = []
     ordered: list[str] = []
@@ -1073,11 +1061,11 @@ def record_from_stream(value: object, text: str, position: int, offset: int) -> 
         record_id = None
     if record_id.__class__ is not str or value.__class__ is not dict:
         if type(value) is not dict:
-            problem = f"expected a record object, got {_json_type(value)}"
+            problem = f"expected a record object, got {json_type_name(value)}"
         elif "record_id" not in value:
             problem = "record_id is missing"
         else:
-            problem = f"record_id is {_json_type(record_id)}, not a string"
+            problem = f"record_id is {json_type_name(record_id)}, not a string"
         raise StreamDecodeError(
             f"malformed GET /records body: record #{position} at byte {offset}: {problem}",
             index=position,
@@ -1096,16 +1084,18 @@ _new_record = object.__new__
 
 def _fill_from_server(record: Record, obj: object) -> None:
     if type(obj) is not dict:
-        raise TypeError(f"a record from the server must be a JSON object, got {_json_type(obj)}")
+        raise TypeError(
+            f"a record from the server must be a JSON object, got {json_type_name(obj)}"
+        )
     record_id = obj.get("record_id")
     if type(record_id) is not str:
         if "record_id" not in obj:
             raise ValueError(_malformed(None, "record_id is missing"))
-        raise TypeError(_malformed(None, f"record_id is {_json_type(record_id)}, not a string"))
+        raise TypeError(_malformed(None, f"record_id is {json_type_name(record_id)}, not a string"))
     runtime = obj.get("runtime")
     if runtime is not None and type(runtime) is not int:
         raise TypeError(
-            _malformed(record_id, f"runtime is {_json_type(runtime)}, not an integer or null")
+            _malformed(record_id, f"runtime is {json_type_name(runtime)}, not an integer or null")
         )
     meta = obj.get("meta")
     if meta is None:

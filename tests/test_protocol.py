@@ -211,3 +211,17 @@ def test_exactly_the_limit_fits() -> None:
     items = _items([49, 49])  # [a,b] = 2 + 49 + 1 + 49 = 101
     assert [(a, b) for a, b, _ in batch_json_array(items, limit=101)] == [(0, 2)]
     assert [(a, b) for a, b, _ in batch_json_array(items, limit=100)] == [(0, 1), (1, 2)]
+
+
+def test_wait_before_retry_decides_what_is_worth_another_attempt() -> None:
+    from pyauditor import APIConnectionError, APITimeoutError, StreamDecodeError
+
+    policy = RetryPolicy(max_retries=2, initial_delay=1.0, jitter=0.0)
+    refused = APIConnectionError("refused")
+    assert policy.wait_before_retry(refused, 0) == 1.0
+    assert policy.wait_before_retry(APITimeoutError("slow"), 1) == 2.0
+    assert policy.wait_before_retry(refused, 2) is None, "max_retries retries were made"
+    assert policy.wait_before_retry(status_error(503, b"", "GET", "u"), 0) == 1.0
+    assert policy.wait_before_retry(status_error(404, b"", "GET", "u"), 0) is None
+    assert policy.wait_before_retry(StreamDecodeError("bad", index=0, offset=0), 0) is None
+    assert RetryPolicy(max_retries=0).wait_before_retry(refused, 0) is None

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, NamedTuple
 import attrs
 
 from .._errors import StreamDecodeError, ValidationError
+from .._json import json_type_name
 from .._records import Component, Meta, Record, Score, record_wire_json
 from .._stream import ObjectStreamDecoder
 from .._time import parse_response_timestamp_utc
@@ -73,26 +74,12 @@ class InputProblem(NamedTuple):
     fatal: bool = False
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
 def _time(obj: dict[str, Any], key: str) -> _dt.datetime | None:
     value = obj.get(key)
     if value is None:
         return None
     if type(value) is not str:
-        raise ValueError(f"{key} is {_json_type(value)}, not an RFC 3339 timestamp string")
+        raise ValueError(f"{key} is {json_type_name(value)}, not an RFC 3339 timestamp string")
     try:
         return parse_response_timestamp_utc(value)
     except ValueError:
@@ -104,7 +91,7 @@ def _time(obj: dict[str, Any], key: str) -> _dt.datetime | None:
 
 def _meta(value: object) -> Meta:
     if type(value) is not dict:
-        raise ValueError(f"meta is {_json_type(value)}, not an object of string arrays")
+        raise ValueError(f"meta is {json_type_name(value)}, not an object of string arrays")
     meta = Meta()
     for key, values in value.items():
         if type(values) is not list or any(type(item) is not str for item in values):
@@ -116,33 +103,33 @@ def _meta(value: object) -> Meta:
 def _component(value: object, index: int) -> Component:
     where = f"components[{index}]"
     if type(value) is not dict:
-        raise ValueError(f"{where} is {_json_type(value)}, not an object")
+        raise ValueError(f"{where} is {json_type_name(value)}, not an object")
     unknown = value.keys() - _COMPONENT_KEYS
     if unknown:
         raise ValueError(f"{where} has unknown key {sorted(unknown)[0]!r}")
     name, amount = value.get("name"), value.get("amount")
     if type(name) is not str:
-        raise ValueError(f"{where}.name is {_json_type(name)}, not a string")
+        raise ValueError(f"{where}.name is {json_type_name(name)}, not a string")
     if type(amount) is not int:
-        raise ValueError(f"{where}.amount is {_json_type(amount)}, not an integer")
+        raise ValueError(f"{where}.amount is {json_type_name(amount)}, not an integer")
     component = Component(name, amount)
     scores = value.get("scores")
     if scores is None:
         return component
     if type(scores) is not list:
-        raise ValueError(f"{where}.scores is {_json_type(scores)}, not an array")
+        raise ValueError(f"{where}.scores is {json_type_name(scores)}, not an array")
     for position, score in enumerate(scores):
         at = f"{where}.scores[{position}]"
         if type(score) is not dict:
-            raise ValueError(f"{at} is {_json_type(score)}, not an object")
+            raise ValueError(f"{at} is {json_type_name(score)}, not an object")
         unknown = score.keys() - _SCORE_KEYS
         if unknown:
             raise ValueError(f"{at} has unknown key {sorted(unknown)[0]!r}")
         score_name, score_value = score.get("name"), score.get("value")
         if type(score_name) is not str:
-            raise ValueError(f"{at}.name is {_json_type(score_name)}, not a string")
+            raise ValueError(f"{at}.name is {json_type_name(score_name)}, not a string")
         if not isinstance(score_value, int | float) or isinstance(score_value, bool):
-            raise ValueError(f"{at}.value is {_json_type(score_value)}, not a number")
+            raise ValueError(f"{at}.value is {json_type_name(score_value)}, not a number")
         component.with_score(Score(score_name, score_value))
     return component
 
@@ -155,13 +142,13 @@ def record_from_json(obj: object) -> Record:
             for a broken naming rule); the message says what is wrong.
     """
     if type(obj) is not dict:
-        raise ValueError(f"expected a record object, got {_json_type(obj)}")
+        raise ValueError(f"expected a record object, got {json_type_name(obj)}")
     unknown = obj.keys() - _KNOWN_KEYS
     if unknown:
         raise ValueError(f"unknown key {sorted(unknown)[0]!r} (a record has {', '.join(_KEYS)})")
     record_id = obj.get("record_id")
     if type(record_id) is not str:
-        raise ValueError(f"record_id is {_json_type(record_id)}, not a string")
+        raise ValueError(f"record_id is {json_type_name(record_id)}, not a string")
     start = _time(obj, "start_time")
     if start is None:
         raise ValueError("start_time is missing")
@@ -175,12 +162,12 @@ def record_from_json(obj: object) -> Record:
     components = obj.get("components")
     if components is not None:
         if type(components) is not list:
-            raise ValueError(f"components is {_json_type(components)}, not an array")
+            raise ValueError(f"components is {json_type_name(components)}, not an array")
         for index, component in enumerate(components):
             record.with_component(_component(component, index))
     runtime = obj.get("runtime")
     if runtime is not None and type(runtime) is not int:
-        raise ValueError(f"runtime is {_json_type(runtime)}, not an integer or null")
+        raise ValueError(f"runtime is {json_type_name(runtime)}, not an integer or null")
     return record
 
 
