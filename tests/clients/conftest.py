@@ -8,7 +8,6 @@ so the contract binds the clients as it binds the server.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,46 +17,14 @@ import pytest
 import trustme
 
 from pyauditor import AuditorClient, AuditorClientBlocking, AuditorClientBuilder
-from pyauditor.testing import AuditorTestServer, Exchange
-from tests.contract.openapi_traffic import OpenAPITraffic
+from pyauditor.testing import AuditorTestServer
+from tests.contract.exchange_check import TrafficCheck
 
 UTC = dt.UTC
 T0 = dt.datetime(2022, 8, 8, 11, 30, tzinfo=UTC)
 T1 = dt.datetime(2022, 8, 9, 11, 30, tzinfo=UTC)
 
 ServerFactory = Callable[..., AuditorTestServer]
-
-
-class TrafficCheck:
-    """Collects contract violations of requests and responses seen by the servers of a test."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.requests_checked = 0
-        self.allow_invalid_requests = False
-        self._lock = threading.Lock()
-        self._validator = OpenAPITraffic.shared()
-
-    def __call__(self, exchange: Exchange) -> None:
-        problems = []
-        if not self.allow_invalid_requests:
-            problems += self._validator.request_problems(
-                exchange.method,
-                exchange.target,
-                list(exchange.request_headers),
-                exchange.request_body,
-            )
-        if exchange.fault is None and exchange.status is not None:
-            problems += self._validator.response_problems(
-                exchange.method,
-                exchange.target,
-                exchange.status,
-                list(exchange.response_headers),
-                exchange.response_body,
-            )
-        with self._lock:
-            self.requests_checked += 1
-            self.problems += [f"{exchange.method} {exchange.target}: {p}" for p in problems]
 
 
 @pytest.fixture

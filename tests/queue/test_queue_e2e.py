@@ -20,6 +20,7 @@ from pyauditor import (
     Score,
 )
 from pyauditor.testing import AuditorTestServer, Close, Delay, Reset, Respond
+from tests.contract.exchange_check import TrafficCheck
 
 T0 = dt.datetime(2022, 8, 8, 11, 30, tzinfo=dt.UTC)
 T1 = dt.datetime(2022, 8, 8, 12, 30, tzinfo=dt.UTC)
@@ -154,8 +155,9 @@ async def test_a_lost_answer_to_a_stored_batch_still_means_exactly_once(
 
 
 async def test_a_record_the_server_refuses_becomes_a_dead_letter(
-    auditor_server: AuditorTestServer, build: Build
+    auditor_server: AuditorTestServer, build: Build, contract_for_every_server: TrafficCheck
 ) -> None:
+    contract_for_every_server.allow_invalid_requests = True  # the invalid record is the point
     client = await build(interval=3600)
     await client.flush()
     await client.add(record("a"))
