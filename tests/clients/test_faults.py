@@ -350,7 +350,7 @@ def test_streaming_timeout_is_per_chunk(server: AuditorTestServer) -> None:
 
 
 def test_bulk_insert_failure_says_how_many_records_were_stored(server: AuditorTestServer) -> None:
-    client = builder_for(server).build_blocking()
+    client = builder_for(server, timeout=60).build_blocking()
     records = [job(f"r{i:05d}") for i in range(20000)]
     server.inject(Respond(500, "UNEXPECTED_ERROR"), method="POST", path="/records")
     server.inject(Respond(500, "UNEXPECTED_ERROR"), method="POST", path="/records")
