@@ -39,11 +39,10 @@ from ._records import (
     Record,
     record_add_body,
     record_from_server,
-    record_from_stream,
+    record_stream_decoder,
     record_update_body,
     records_wire_json,
 )
-from ._stream import ObjectStreamDecoder
 from ._time import format_offset, to_naive_utc
 
 if TYPE_CHECKING:
@@ -303,7 +302,7 @@ class AuditorClient(_ClientBase):
         async def attempt() -> list[Record]:
             records: list[Record] = []
             extend = records.extend
-            decoder = ObjectStreamDecoder(record_from_stream)
+            decoder = record_stream_decoder()
             async with self._open_stream(path, whole_timeout=True) as chunks:
                 async for chunk in chunks:
                     extend(decoder.feed(chunk))
@@ -438,7 +437,7 @@ class AuditorClient(_ClientBase):
         policy = self._settings.retry
         while True:
             # A fresh decoder per attempt: a failed one may hold the start of a record.
-            decoder = ObjectStreamDecoder(record_from_stream)
+            decoder = record_stream_decoder()
             try:
                 async with self._open_stream(path, whole_timeout=False) as chunks:
                     async for chunk in chunks:
@@ -625,7 +624,7 @@ class AuditorClientBlocking(_ClientBase):
 
     def _record_batches(self, path: str, *, whole_timeout: bool) -> Iterator[list[Record]]:
         """The records of a GET /records answer, a list per chunk received."""
-        decoder = ObjectStreamDecoder(record_from_stream)
+        decoder = record_stream_decoder()
         url = self._url(path)
         with self._response("GET", path, None, whole_timeout=whole_timeout) as (status, chunks):
             if not 200 <= status < 300:

@@ -15,6 +15,13 @@ parsing itself.  Callers keep the text and re-parse the parts they need on deman
 
 Malformed input raises :class:`~pyauditor.StreamDecodeError` naming the index and byte offset of
 the bad value; values before it have already been handed out, nothing after it is guessed at.
+
+A caller that only needs a little of each value (the record id, say) can pass a
+:class:`Shortcut`: a regular expression for the layout it expects, matched at the start of each
+value before the JSON scanner is tried.  Matching checks the syntax as the scanner would but
+builds no objects, which is most of the scanner's cost; any value the expression does not
+match (another layout, whitespace, a value cut off by the end of a chunk, a syntax error) goes
+through the scanner as before, so the expression only ever decides *how fast*, never *what*.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 from ._errors import StreamDecodeError
 
-__all__ = ["MAX_OBJECT_CHARS", "ObjectStreamDecoder", "StreamObject"]
+__all__ = ["MAX_OBJECT_CHARS", "ObjectStreamDecoder", "Shortcut", "StreamObject"]
 
 MAX_OBJECT_CHARS = 64 * 1024 * 1024
 """Largest single value the decoder buffers while waiting for the rest of it.
@@ -48,6 +55,9 @@ _incomplete_token = re.compile(
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
+_T = TypeVar("_T")
+
+
 class StreamObject(NamedTuple):
     """One decoded top-level value of a stream."""
 
@@ -61,11 +71,22 @@ class StreamObject(NamedTuple):
     """Byte offset of the value's first byte in the body."""
 
 
+class Shortcut(NamedTuple, Generic[_T]):
+    """A fast path for values of one expected layout (see the module docstring).
+
+    ``pattern`` must match nothing but complete, valid JSON values (a subset of the grammar the
+    scanner accepts, ending exactly where the scanner would stop), and must not match an empty
+    string.  For a value it matches, ``factory(match.group(1), text, position, offset)`` is
+    called instead of the decoder's factory; it must build what the decoder's factory would
+    have built from the parsed value.
+    """
+
+    pattern: re.Pattern[str]
+    factory: Callable[[str, str, int, int], _T]
+
+
 def _utf8_length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-_T = TypeVar("_T")
 
 
 class ObjectStreamDecoder(Generic[_T]):
@@ -75,8 +96,8 @@ class ObjectStreamDecoder(Generic[_T]):
     :meth:`finish` after the last chunk, which returns a value completed by the end of the body
     and raises if the body ends inside a value or an array.  Each value is handed to
     ``factory(value, text, position, offset)`` (by default building a :class:`StreamObject`),
-    so callers can build their own objects without an intermediate one.  One decoder per
-    response; not thread-safe.
+    so callers can build their own objects without an intermediate one; values a ``shortcut``
+    matches are built by its factory instead.  One decoder per response; not thread-safe.
     """
 
     __slots__ = (
@@ -87,11 +108,17 @@ class ObjectStreamDecoder(Generic[_T]):
         "_factory",
         "_index",
         "_offset",
+        "_shortcut",
         "_text",
     )
 
-    def __init__(self, factory: Callable[[Any, str, int, int], _T] | None = None) -> None:
+    def __init__(
+        self,
+        factory: Callable[[Any, str, int, int], _T] | None = None,
+        shortcut: Shortcut[_T] | None = None,
+    ) -> None:
         self._factory: Callable[[Any, str, int, int], Any] = factory or StreamObject
+        self._shortcut = shortcut
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._text = ""  # received, not yet consumed
         self._offset = 0  # byte offset of _text[0] in the body
@@ -171,8 +198,26 @@ class ObjectStreamDecoder(Generic[_T]):
         mark = 0
         index = self._index
         concatenated = self._array is False
+        shortcut = self._shortcut
+        match = shortcut.pattern.match if shortcut is not None else None
+        make = shortcut.factory if shortcut is not None else factory
+        missed = -1  # where the shortcut last failed to match (not tried twice)
         try:
             while True:
+                if concatenated and match is not None:
+                    # The hot loop: values one right after the other, each in the layout the
+                    # shortcut knows; anything else ends it and goes the general way below.
+                    fast = match(text, pos)
+                    while fast is not None:
+                        value_text, key = fast.group(0, 1)
+                        if not ascii_text:
+                            base += _utf8_length(text[mark:pos])
+                            mark = pos
+                        append(make(key, value_text, index, base + pos - mark))
+                        index += 1
+                        pos += len(value_text)
+                        fast = match(text, pos)
+                    missed = pos
                 if concatenated and pos < end and text[pos] == "{":
                     start = pos  # the common case: one record right after the other
                 else:
@@ -205,6 +250,14 @@ class ObjectStreamDecoder(Generic[_T]):
                     base += _utf8_length(text[mark:start])
                     mark = start
                 offset = base + start - mark
+                if match is not None and start != missed:
+                    fast = match(text, start)
+                    if fast is not None:
+                        stop = fast.end()
+                        append(make(fast.group(1), text[start:stop], index, offset))
+                        index += 1
+                        pos = stop
+                        continue
                 try:
                     value, stop = scan(text, start)
                 except StopIteration as stop_error:
