@@ -10,6 +10,7 @@ pools, the base URL, the TLS context and the default headers.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import ssl
@@ -98,6 +99,22 @@ def _verify_context(settings: ClientSettings) -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+# The async HTTP stack that httpx imports on first use: httpcore's anyio backend when the first
+# connection opens, anyio's asyncio backend when anyio first runs in a loop.  That is about
+# 30 ms of imports, which python-auditor does not pay in its first request either (its set-up
+# happens in build()).  Private module names: with a layout other than the one tested, the
+# import simply happens in the first request again.
+_ASYNC_HTTP_MODULES = ("httpcore._backends.anyio", "anyio._backends._asyncio")
+
+
+def _import_async_http() -> None:
+    for name in _ASYNC_HTTP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - depends on the installed httpcore/anyio
+            logger.debug("cannot preload %s", name)
+
+
 class _ClientBase:
     """What both clients share: configuration, request building, answer handling."""
 
@@ -163,6 +180,7 @@ class AuditorClient(_ClientBase):
 
     def __init__(self, *, _settings: ClientSettings) -> None:
         super().__init__(_settings=_settings)
+        _import_async_http()  # at build time, as the blocking client makes its pool then
         self._lock = threading.Lock()
         self._pools: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[pyauditor_api.Client, AsyncIterator[None]]
