@@ -27,11 +27,11 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, final
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, final
 
 from ._errors import StreamDecodeError, ValidationError
 from ._json import dumps, dumps_sorted, encode_string, format_float
-from ._stream import ObjectStreamDecoder, Shortcut
+from ._stream import ObjectStreamDecoder, Shortcut, _scan_once
 from ._time import UTC, format_z, parse_response_timestamp_utc, to_utc
 from ._validation import (
     KNOWN_PLAIN,
@@ -70,6 +70,34 @@ _datetime = _dt.datetime
 _plain = PLAIN_NAME.fullmatch
 _known = KNOWN_PLAIN
 _loads = json.loads
+
+
+def _parse(text: str) -> Any:
+    """Parse a text known to hold exactly one valid JSON value.
+
+    For the texts this module renders itself and record texts the stream decoder checked:
+    the C scanner alone, without json.loads's two Python-level calls and its regex for
+    trailing whitespace, which cost more than parsing a small meta or score array.
+    """
+    return _scan_once(text, 0)[0]
+
+
+# What the getters decode, by text.  A result of many records repeats a few metas (one per
+# user and site) and components (one per node type), and with_meta shares one text between
+# equal metas (see _meta_texts_of), so lookups mostly hit and hash nothing (a str caches its
+# hash).  Values are immutable (tuples, Scores): the getters build new objects from them.
+_GETTER_CACHE_SIZE = 1024
+_CACHED_TEXT_CHARS = 4096  # longer texts are not worth pinning in memory
+_V = TypeVar("_V")
+
+
+def _remember(cache: dict[str, _V], text: str, value: _V) -> _V:
+    if len(text) <= _CACHED_TEXT_CHARS:
+        if len(cache) >= _GETTER_CACHE_SIZE:
+            cache.clear()
+        cache[text] = value
+    return value
+
 
 # python-auditor compares score values with f64::EPSILON tolerances (see Score.__eq__).
 _EPSILON = 2.220446049250313e-16
@@ -122,6 +150,12 @@ def _score_json(name: str, value: float) -> str:
             _score_texts.clear()
         _score_texts[key] = text
     return text
+
+
+_new = object.__new__
+_score_parts: dict[str, tuple[tuple[str, float, str], ...]] = {}
+_component_parts: dict[str, tuple[tuple[str, int, str], ...]] = {}
+_meta_data: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def _close(a: float, b: float) -> bool:
@@ -206,6 +240,14 @@ class Score:
         score._json = _score_json(name, value)
         return score
 
+    @classmethod
+    def _make(cls, name: str, value: float, json_text: str) -> Score:
+        score = _new(cls)
+        score._name = name
+        score._value = value
+        score._json = json_text
+        return score
+
     @property
     def name(self) -> str:
         """The score's name."""
@@ -282,6 +324,14 @@ class Component:
         _no_subclass("Component")
 
     @classmethod
+    def _make(cls, name: str, amount: int, scores: str) -> Component:
+        component = _new(cls)
+        component._name = name
+        component._amount = amount
+        component._scores = scores
+        return component
+
+    @classmethod
     def _wrap(cls, wire: dict[str, Any]) -> Component:
         component = object.__new__(cls)
         component._name = wire["name"]
@@ -291,7 +341,7 @@ class Component:
         return component
 
     def _dict(self) -> dict[str, Any]:
-        return {"name": self._name, "amount": self._amount, "scores": _loads(self._scores)}
+        return {"name": self._name, "amount": self._amount, "scores": _parse(self._scores)}
 
     def with_score(self, score: Score) -> Component:
         """Attach a score to the component and return the component itself (not a copy).
@@ -327,7 +377,23 @@ class Component:
     @property
     def scores(self) -> list[Score]:
         """A new list of the component's scores, in the order they were attached."""
-        return [Score._wrap(s["name"], s["value"]) for s in _loads(self._scores)]
+        text = self._scores
+        if text == "[]":
+            return []
+        parts = _score_parts.get(text)
+        if parts is None:
+            parts = _remember(
+                _score_parts,
+                text,
+                tuple(
+                    [
+                        (s["name"], s["value"], _score_json(s["name"], s["value"]))
+                        for s in _parse(text)
+                    ]
+                ),
+            )
+        make = Score._make
+        return [make(name, value, json_text) for name, value, json_text in parts]
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Component:
@@ -617,7 +683,12 @@ class Record:
     def _decode(self) -> None:
         text: str = self._raw  # type: ignore[assignment]
         try:
-            _fill_from_server(self, json.loads(text))
+            parts = _SERVER_RECORD_PARTS.fullmatch(text)
+            if parts is not None:
+                _fill_from_parts(self, parts)
+            else:
+                # The stream decoder parsed this text once already: it is one JSON value.
+                _fill_from_server(self, _parse(text))
         except (TypeError, ValueError) as error:
             position = self._position
             offset = self._offset
@@ -639,11 +710,11 @@ class Record:
 
     def _meta_dict(self) -> dict[str, list[str]] | None:
         meta = self._meta
-        return None if meta is None else _loads(meta)
+        return None if meta is None else _parse(meta)
 
     def _component_dicts(self) -> list[dict[str, Any]] | None:
         components = self._comps
-        return None if components is None else _loads(components)
+        return None if components is None else _parse(components)
 
     def _wire_json(self, update: bool) -> str:
         """Validate the record for sending and return its request JSON object."""
@@ -808,8 +879,15 @@ class Record:
     @property
     def meta(self) -> Meta | None:
         """A copy of the record's meta data, or ``None`` if none was set."""
-        meta = self._meta_dict()
-        return None if meta is None else Meta._wrap(meta)
+        text = self._meta
+        if text is None:
+            return None
+        data = _meta_data.get(text)
+        if data is None:
+            data = _remember(_meta_data, text, {k: tuple(v) for k, v in _parse(text).items()})
+        meta = _new(Meta)
+        meta._d = data.copy()  # the values are tuples: a shallow copy is a whole one
+        return meta
 
     @property
     def components(self) -> list[Component] | None:
@@ -817,10 +895,22 @@ class Record:
 
         ``None`` only for a record received from a server that stored none (legacy rows).
         """
-        components = self._component_dicts()
-        if components is None:
+        text = self._comps
+        if text is None:
             return None
-        return [Component._wrap(c) for c in components]
+        if text == "[]":
+            return []
+        parts = _component_parts.get(text)
+        if parts is None:
+            parts = _remember(
+                _component_parts,
+                text,
+                tuple(
+                    [(c._name, c._amount, c._scores) for c in map(Component._wrap, _parse(text))]
+                ),
+            )
+        make = Component._make
+        return [make(name, amount, scores) for name, amount, scores in parts]
 
     @property
     def start_time(self) -> _dt.datetime | None:
@@ -1123,12 +1213,17 @@ _NUMBER = _UINT + r"(?:\.[0-9]++)?+(?:[eE][-+]?[0-9]++)?+"
 _LIST = rf"\[(?:{_S}(?:,{_S})*+)?+\]"
 _SCORE = rf'\{{"name":{_S},"value":{_NUMBER}\}}'
 _COMPONENT = rf'\{{"name":{_S},"amount":{_UINT},"scores":\[(?:{_SCORE}(?:,{_SCORE})*+)?+\]\}}'
-_SERVER_RECORD = re.compile(
+_RECORD_LAYOUT = (
     r'\{"record_id":"([^"\\\x00-\x1f]*+)",'
     rf'"meta":(?:null|\{{(?:{_S}:{_LIST}(?:,{_S}:{_LIST})*+)?+\}}),'
     rf'"components":(?:null|\[(?:{_COMPONENT}(?:,{_COMPONENT})*+)?+\]),'
     rf'"start_time":(?:null|{_S}),"stop_time":(?:null|{_S}),"runtime":(?:null|-?{_UINT})\}}'
 )
+_SERVER_RECORD = re.compile(_RECORD_LAYOUT)
+# The same layout with a group per field (id, meta, components, start, stop, runtime), for
+# decoding a record's fields without parsing it (see _fill_from_parts).  Groups cost get() 4%,
+# so the shortcut's pattern does without them.
+_SERVER_RECORD_PARTS = re.compile(_RECORD_LAYOUT.replace(":(?:null|", ":(null|"))
 
 
 def record_from_match(record_id: str, text: str, position: int, offset: int) -> Record:
@@ -1183,6 +1278,52 @@ def _fill_from_server(record: Record, obj: object) -> None:
     record._runtime = runtime
     record._local = False
     record._raw = None
+
+
+# Received meta and components by their text in the record, to what _fill_from_server makes of
+# them (it depends on nothing else); see _remember for why these hit.
+_server_meta_texts: dict[str, tuple[str, str]] = {}
+_server_component_texts: dict[str, tuple[str, str]] = {}
+
+
+def _json_string(text: str) -> str:
+    """The value of a JSON string literal (quotes included) the layout pattern matched."""
+    return text[1:-1] if "\\" not in text else _parse(text)
+
+
+def _fill_from_parts(record: Record, parts: re.Match[str]) -> None:
+    """:func:`_fill_from_server` for a record text that :data:`_SERVER_RECORD_PARTS` matched.
+
+    The match vouches for every JSON type, so each field is taken from its own text without
+    parsing the record: meta and components through the same checks as _fill_from_server
+    (remembered by text), timestamps and runtime directly.  Checks run in the same order, so a
+    record with several problems reports the same one.
+    """
+    record_id, meta, components, start, stop, runtime = parts.groups()
+    if meta == "null":
+        record._meta = record._meta_sorted = None
+    else:
+        texts = _server_meta_texts.get(meta)
+        if texts is None:
+            data = _server_meta(_parse(meta), record_id)
+            texts = _remember(_server_meta_texts, meta, _meta_texts_of(data))
+        record._meta, record._meta_sorted = texts
+    if components == "null":
+        record._comps = record._comps_sorted = None
+    else:
+        texts = _server_component_texts.get(components)
+        if texts is None:
+            texts = _server_components(_parse(components), record_id)
+            _remember(_server_component_texts, components, texts)
+        record._comps, record._comps_sorted = texts
+    record._start = (
+        None if start == "null" else _server_time(_json_string(start), "start_time", record_id)
+    )
+    record._stop = (
+        None if stop == "null" else _server_time(_json_string(stop), "stop_time", record_id)
+    )
+    record._runtime = None if runtime == "null" else int(runtime)
+    record._local = False
 
 
 # ---------------------------------------------------------------------------------------------

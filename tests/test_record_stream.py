@@ -1,7 +1,7 @@
 """GET /records bodies decoded into lazy Records, and the shortcut for the server's own layout.
 
 ``record_stream_decoder()`` matches records written exactly as AUDITOR writes them with a regular
-expression instead of parsing them (pyauditor._records.RECORD_SHORTCUT); everything else goes
+expression instead of parsing them (pyauditor._record_dicts.RECORD_SHORTCUT); everything else goes
 through the JSON scanner.  These tests pin that the shortcut is taken where it should be, and
 that it never changes what comes out: the same records, texts, positions, byte offsets and
 errors as the scanner-only decoder.
@@ -9,6 +9,7 @@ errors as the scanner-only decoder.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyauditor import Record, StreamDecodeError
+from pyauditor import _records as records_module
 from pyauditor._records import (
     _SERVER_RECORD,
+    _SERVER_RECORD_PARTS,
     RECORD_SHORTCUT,
+    record_from_match,
+    record_from_server,
     record_from_stream,
     record_stream_decoder,
 )
@@ -177,6 +182,11 @@ _names = st.one_of(
 )
 _ints = st.one_of(*[st.integers(0, 10**6)] * 4, st.integers(0, 2**70))
 _numbers = st.floats(min_value=0, allow_infinity=False) | _ints
+_timestamps = st.builds(
+    lambda moment, zone: moment.isoformat() + zone,
+    st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30)),
+    st.sampled_from(["Z", "+02:00", "-00:30", ""]),
+)
 _scores = st.lists(
     _in_order(st.fixed_dictionaries({"name": _names, "value": _numbers})), max_size=2
 )
@@ -184,14 +194,14 @@ _components = st.lists(
     _in_order(st.fixed_dictionaries({"name": _names, "amount": _ints, "scores": _scores})),
     max_size=2,
 )
-_records = _in_order(
+_record_dicts = _in_order(
     st.fixed_dictionaries(
         {
             "record_id": _names,
             "meta": st.none() | st.dictionaries(_names, st.lists(_names, max_size=3), max_size=3),
             "components": st.none() | _components,
-            "start_time": st.none() | _names,
-            "stop_time": st.none() | _names,
+            "start_time": st.none() | _timestamps | _names,
+            "stop_time": st.none() | _timestamps | _names,
             "runtime": st.none() | _ints | st.integers(-(2**70), 0),
         }
     )
@@ -199,7 +209,7 @@ _records = _in_order(
 
 
 @settings(max_examples=300)
-@given(_records, st.booleans(), st.data())
+@given(_record_dicts, st.booleans(), st.data())
 def test_the_pattern_matches_exactly_what_the_scanner_parses(
     record: dict[str, Any], ascii_only: bool, data: st.DataObject
 ) -> None:
@@ -222,7 +232,7 @@ def test_the_pattern_matches_exactly_what_the_scanner_parses(
 
 
 @settings(max_examples=200)
-@given(st.lists(_records, max_size=4), st.integers(1, 300))
+@given(st.lists(_record_dicts, max_size=4), st.integers(1, 300))
 def test_any_stream_decodes_as_without_the_shortcut(
     records: list[dict[str, Any]], chunk: int
 ) -> None:
@@ -240,3 +250,81 @@ def test_any_stream_decodes_as_without_the_shortcut(
         except StreamDecodeError as error:
             got = str(error)
         assert got == expected
+
+
+# --- fields decoded from their own texts (_fill_from_parts) ---------------------------------
+
+
+def _fields(record: Record) -> tuple[object, ...]:
+    components = record.components
+    return (
+        record.to_json(),
+        record.start_time,
+        record.stop_time,
+        record.meta,
+        components,
+        None if components is None else [c.scores for c in components],
+        record._meta,
+        record._comps,
+        record._local,
+    )
+
+
+def _decoded_like_a_full_parse(text: str) -> None:
+    """A lazy record of ``text`` reads like record_from_server of the parsed text, errors too."""
+    lazy = record_from_match(json.loads(text)["record_id"], text, 3, 99)
+    try:
+        expected: object = _fields(record_from_server(json.loads(text)))
+    except (TypeError, ValueError) as error:
+        expected = f"malformed GET /records body: record #3 at byte 99: {error}"
+    try:
+        got: object = _fields(lazy)
+    except StreamDecodeError as error:
+        got = str(error)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SERVER % 1,
+        SERVER.replace('{"site_id"', '{"k":["a"],"k":["b"],"site_id"') % 1,  # repeated key
+        SERVER.replace("12:30:00.5Z", "12:30:00.5\\u005a") % 1,  # escaped timestamp
+        SERVER.replace("11:30:00Z", "11:30:00+02:00") % 1,
+        SERVER.replace('"value":9.2', '"value":10') % 1,  # an integer score value
+        SERVER.replace('"value":9.2', '"value":1e-7') % 1,
+        SERVER.replace("site1", 's\\"\\u00e9\\n') % 1,  # escapes in a meta value
+        SERVER.replace('"cpu"', '"c\\/pu"') % 1,
+        '{"record_id":"x","meta":null,"components":null,"start_time":null,"stop_time":null,"runtime":null}',
+        '{"record_id":"x","meta":{},"components":[],"start_time":null,"stop_time":null,"runtime":-5}',
+        SERVER.replace('"2022-08-08T11:30:00Z"', '"2022-08-08T11:30:00"') % 1,
+        SERVER.replace('"2022-08-08T11:30:00Z"', '"+10000-01-01T00:00:00Z"') % 1,
+        SERVER.replace('"amount":4', '"amount":9223372036854775808') % 1,
+        SERVER.replace('"value":9.2', '"value":1e400') % 1,
+        SERVER.replace('"value":9.2', '"value":1e400').replace("11:30:00Z", "x") % 1,
+    ],
+)
+def test_fields_are_decoded_from_their_texts_as_from_a_full_parse(text: str) -> None:
+    assert _SERVER_RECORD_PARTS.fullmatch(text) is not None
+    _decoded_like_a_full_parse(text)
+
+
+def test_records_of_the_layout_are_decoded_without_parsing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fail(*args: object) -> None:
+        raise AssertionError("parsed the whole record")
+
+    monkeypatch.setattr(records_module, "_fill_from_server", fail)
+    (record,) = _feed(record_stream_decoder(), (SERVER % 7).encode(), 1 << 20)
+    assert record.runtime == 3600
+    (other,) = _feed(record_stream_decoder(), OTHER_LAYOUTS[1].encode(), 1 << 20)
+    with pytest.raises(AssertionError, match="parsed the whole record"):
+        other.runtime  # noqa: B018  (another layout: parsed as a whole)
+
+
+@settings(max_examples=300)
+@given(_record_dicts)
+def test_any_record_of_the_layout_reads_as_after_a_full_parse(record: dict[str, Any]) -> None:
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    _decoded_like_a_full_parse(text)
