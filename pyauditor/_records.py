@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, final
 from ._errors import StreamDecodeError, ValidationError
 from ._json import dumps, dumps_sorted, encode_string, format_float
 from ._stream import ObjectStreamDecoder, Shortcut, _scan_once
-from ._time import UTC, format_z, parse_response_timestamp_utc, to_utc
+from ._time import UTC, drop_zone, format_z, parse_response_timestamp_utc, to_utc
 from ._validation import (
     KNOWN_PLAIN,
     MAX_AMOUNT,
@@ -920,13 +920,13 @@ class Record:
         ``None`` only for a record received from a server without one.
         """
         start = self._start
-        return None if start is None else start.replace(tzinfo=None)
+        return None if start is None else drop_zone(start)
 
     @property
     def stop_time(self) -> _dt.datetime | None:
         """The stop time as a naive UTC datetime, or ``None`` if it is not set."""
         stop = self._stop
-        return None if stop is None else stop.replace(tzinfo=None)
+        return None if stop is None else drop_zone(stop)
 
     @property
     def runtime(self) -> int | None:

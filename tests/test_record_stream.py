@@ -208,7 +208,7 @@ _record_dicts = _in_order(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(_record_dicts, st.booleans(), st.data())
 def test_the_pattern_matches_exactly_what_the_scanner_parses(
     record: dict[str, Any], ascii_only: bool, data: st.DataObject
@@ -231,7 +231,7 @@ def test_the_pattern_matches_exactly_what_the_scanner_parses(
     assert value["record_id"] == match.group(1)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(_record_dicts, max_size=4), st.integers(1, 300))
 def test_any_stream_decodes_as_without_the_shortcut(
     records: list[dict[str, Any]], chunk: int
@@ -323,7 +323,7 @@ def test_records_of_the_layout_are_decoded_without_parsing_them(
         other.runtime  # noqa: B018  (another layout: parsed as a whole)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(_record_dicts)
 def test_any_record_of_the_layout_reads_as_after_a_full_parse(record: dict[str, Any]) -> None:
     text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
