@@ -45,6 +45,7 @@ instead of buffering a broken stream to its end.
 """
 
 _EXCERPT = 120
+_TAIL_CHARS = 4096
 _next_non_blank = re.compile(r"[^ \t\n\r]").search
 # A literal or number cut off at the end of the data looks like an error to the scanner; this
 # matches such a tail (including the empty one), so the decoder waits for more data instead.
@@ -258,18 +259,26 @@ class ObjectStreamDecoder(Generic[_T]):
                         index += 1
                         pos = stop
                         continue
+                # A value near the end of a long text is usually one cut off by the chunk's
+                # end, and the scanner's error for it would count the lines of all the text
+                # before it (JSONDecodeError's lineno, 64 KiB per chunk): scan a copy of the
+                # tail instead, and shift positions back by `shift`.
+                shift = start if start > _TAIL_CHARS >= end - start else 0
                 try:
-                    value, stop = scan(text, start)
+                    value, stop = scan(text[shift:] if shift else text, start - shift)
                 except StopIteration as stop_error:
-                    if not final and self._may_continue(text, stop_error.value, start, ""):
+                    error_pos = stop_error.value + shift
+                    if not final and self._may_continue(text, error_pos, start, ""):
                         break
                     self._index = index
-                    self._fail("expected a JSON value", stop_error.value, text, start, offset)
+                    self._fail("expected a JSON value", error_pos, text, start, offset)
                 except json.JSONDecodeError as error:
-                    if not final and self._may_continue(text, error.pos, start, error.msg):
+                    error_pos = error.pos + shift
+                    if not final and self._may_continue(text, error_pos, start, error.msg):
                         break
                     self._index = index
-                    self._fail(error.msg, error.pos, text, start, offset)
+                    self._fail(error.msg, error_pos, text, start, offset)
+                stop += shift
                 if stop >= end and not final and not isinstance(value, dict | list):
                     break  # a number at the very end of the data may still grow
                 append(factory(value, text[start:stop], index, offset))
@@ -277,8 +286,7 @@ class ObjectStreamDecoder(Generic[_T]):
                 pos = stop
         finally:
             # Drop what was consumed, so memory stays bounded by the value being assembled.
-            consumed = text[mark:pos]
-            self._offset = base + (len(consumed) if ascii_text else _utf8_length(consumed))
+            self._offset = base + (pos - mark if ascii_text else _utf8_length(text[mark:pos]))
             self._text = text[pos:]
             self._index = index
 
