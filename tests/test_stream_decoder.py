@@ -169,3 +169,25 @@ def test_any_split_of_any_stream_decodes_to_the_same_records(
     out.extend(decoder.finish())
     assert [o.value for o in out] == values
     assert [o.text for o in out] == texts
+
+
+def test_values_near_the_end_of_a_long_text_are_scanned_on_their_own() -> None:
+    # Past 4096 characters, the last value of a chunk is scanned in a copy of the tail (so a
+    # value cut off by the chunk's end does not cost a line count of the whole chunk); it
+    # must decode, wait and fail exactly as in place.
+    head = A * (5000 // len(A) + 1)
+    count = head.count('"record_id"')
+    body = (head + B).encode()
+    for cut in range(len(head.encode()) - 3, len(body) + 1, 17):
+        decoder = ObjectStreamDecoder()
+        out = decoder.feed(body[:cut]) + decoder.feed(body[cut:]) + decoder.finish()
+        assert [o.text for o in out] == [A] * count + [B]
+    bad = B.replace('"runtime":86400', '"runtime":86400x')
+    with pytest.raises(StreamDecodeError) as caught:
+        decode((head + bad).encode())
+    at = len(head.encode())
+    assert (caught.value.index, caught.value.offset) == (count, at)
+    assert (
+        f"value #{count} at byte {at}: Expecting ',' delimiter (character {bad.index('86400x') + 5} of it)"
+        in str(caught.value)
+    )

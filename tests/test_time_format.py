@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyauditor._time import (
+    drop_zone,
     format_offset,
     format_z,
     parse_response_timestamp,
@@ -167,3 +168,13 @@ def test_response_timestamps_in_utc() -> None:
         parse_response_timestamp_utc("0001-01-01T00:00:00+01:00")
     with pytest.raises(ValueError, match="without a UTC offset"):
         parse_response_timestamp_utc("2022-08-08T11:30:00")
+
+
+@given(st.datetimes(timezones=st.just(dt.UTC)), st.sampled_from([0, 1]))
+def test_drop_zone_is_replace_tzinfo_none(value: dt.datetime, fold: int) -> None:
+    value = value.replace(fold=fold)
+    naive = drop_zone(value)
+    assert type(naive) is dt.datetime
+    assert naive.tzinfo is None
+    assert naive == value.replace(tzinfo=None)
+    assert naive.fold == fold

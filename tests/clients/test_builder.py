@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,28 @@ def test_clients_cannot_be_made_without_the_builder() -> None:
         AuditorClient()  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         AuditorClientBlocking()  # type: ignore[call-arg]
+
+
+_FIRST_REQUEST = """
+import asyncio, sys
+from pyauditor import AuditorClientBuilder
+from pyauditor.testing import AuditorTestServer
+
+with AuditorTestServer() as server:
+    client = AuditorClientBuilder().connection_string(server.url).build()
+
+    async def first_get() -> None:
+        before = set(sys.modules)
+        await client.get()
+        print(sorted(set(sys.modules) - before))
+
+    asyncio.run(first_get())
+"""
+
+
+def test_the_async_client_imports_its_http_stack_at_build_time() -> None:
+    """The first request must not pay for imports (python-auditor sets up in build() too)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

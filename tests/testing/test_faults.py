@@ -193,10 +193,13 @@ def test_without_a_hook_bodies_are_counted_not_kept() -> None:
     with AuditorTestServer() as server, httpx.Client(base_url=server.url) as http:
         http.post("/records", json=[record(f"b{i}") for i in range(100)])
         body = http.get("/records").content
-        deadline = time.monotonic() + 5
-        while len(server.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.005)  # the server logs an exchange after its answer went out
+        # The server logs an exchange after its last byte is sent, which the client may read
+        # first: wait for the entry.
+        deadline = time.monotonic() + 10
+        while server.requests[-1].method != "GET" and time.monotonic() < deadline:
+            time.sleep(0.01)
         entry = server.requests[-1]
+        assert entry.method == "GET"
         assert entry.response_size == len(body) > 20_000
         assert entry.fault is None
 
