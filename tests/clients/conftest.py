@@ -28,24 +28,15 @@ ServerFactory = Callable[..., AuditorTestServer]
 
 
 @pytest.fixture
-def traffic() -> TrafficCheck:
-    return TrafficCheck()
+def traffic(contract_for_every_server: TrafficCheck) -> TrafficCheck:
+    """The contract check tests/conftest.py gives every server of the test."""
+    return contract_for_every_server
 
 
 @pytest.fixture
-def server_factory(traffic: TrafficCheck) -> Iterator[ServerFactory]:
-    servers: list[AuditorTestServer] = []
-
-    def make(**options: Any) -> AuditorTestServer:
-        options.setdefault("on_exchange", traffic)
-        server = AuditorTestServer(**options)
-        servers.append(server)
-        return server.start()
-
-    yield make
-    for server in servers:
-        server.stop()
-    assert not traffic.problems, "\n".join(traffic.problems)
+def server_factory(auditor_server_factory: ServerFactory) -> ServerFactory:
+    """The plugin's factory: its servers get the suite's contract check."""
+    return auditor_server_factory
 
 
 @pytest.fixture
