@@ -12,6 +12,7 @@ import datetime as _dt
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from .._builder import AuditorClientBuilder
@@ -27,6 +28,7 @@ __all__ = [
     "blocking_client",
     "builder",
     "has_scheme",
+    "int_at_least",
     "parse_time",
     "positive_int",
     "resolve_url",
@@ -71,15 +73,23 @@ def seconds(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
+def int_at_least(minimum: int, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``; ``what`` names the expected value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}: {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+"""argparse type: an integer >= 1."""
 
 
 def parse_time(text: str) -> _dt.datetime:

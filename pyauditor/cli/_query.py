@@ -46,7 +46,7 @@ from .._query import (
     Value,
 )
 from .._records import Record
-from ._common import UsageError
+from ._common import UsageError, int_at_least
 
 __all__ = ["FORMATS", "add_filter_options", "build_query", "write_records"]
 
@@ -89,24 +89,8 @@ def _sort(text: str) -> tuple[str, bool]:
     return field, direction == "desc"
 
 
-def _seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
+_seconds = int_at_least(0, "a whole number of seconds")
+_count = int_at_least(0, "a whole number")
 
 
 def add_filter_options(
