@@ -5,50 +5,56 @@ from __future__ import annotations
 import math
 import os
 import re
-import ssl
-from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
+from ._client import AuditorClient, AuditorClientBlocking
 from ._errors import ConfigurationError
-from ._protocol import RetryPolicy, base_url
+from ._protocol import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_RECORD_BYTES, RetryPolicy, base_url
+from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
+from ._settings import ClientSettings, QueueSettings
 from ._tls import TLSFiles, create_ssl_context
 
-if TYPE_CHECKING:
-    from ._client import AuditorClient, AuditorClientBlocking
-    from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
-
-__all__ = ["AuditorClientBuilder", "ClientSettings"]
+__all__ = ["AuditorClientBuilder", "ClientSettings", "QueueSettings"]
 
 _I64_MAX = 2**63 - 1
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://").match
 # A DNS name, an IPv4 address or an (unbracketed, as httpx reports it) IPv6 address.
 _HOST = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+").fullmatch
 _INVALID_TIME_INTERVAL = "INVALID_TIME_INTERVAL"
+_MIN_SIZE_BOUND = 1024
 
 
-@attrs.frozen
-class ClientSettings:
-    """Everything a built client needs, checked and normalised by the builder."""
+def _seconds(value: object) -> int | float:
+    """Accept python-auditor's int seconds and, beyond it, floats; keep its overflow errors.
 
-    base_url: str
-    timeout: float
-    send_interval: float
-    database_path: str | None
-    ssl_context: ssl.SSLContext | None
-    retry: RetryPolicy
-
-
-def _seconds(value: object, what: str) -> float:
-    """Accept python-auditor's int seconds and, beyond it, floats; keep its overflow errors."""
+    Only the type is checked here; the value (finite, > 0) when the client is built, where
+    python-auditor checks it too.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
     if isinstance(value, int) and not -(2**63) <= value <= _I64_MAX:
         raise OverflowError("Python int too large to convert to C long")
-    if isinstance(value, float) and math.isnan(value):
-        raise ValueError(f"{what} must be a number of seconds, got nan")
+    return value
+
+
+def _interval(value: int | float, name: str) -> float:
+    """A number of seconds a client waits: finite and > 0 (python-auditor's error code)."""
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigurationError(
+            f"{_INVALID_TIME_INTERVAL}: {name} must be a finite number of seconds > 0, "
+            f"got {value!r}"
+        )
     return float(value)
+
+
+def _size(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (bytes), got {type(value).__name__}")
+    if value < _MIN_SIZE_BOUND:
+        raise ConfigurationError(f"{name} must be at least {_MIN_SIZE_BOUND} bytes, got {value!r}")
+    return value
 
 
 class AuditorClientBuilder:
@@ -65,15 +71,30 @@ class AuditorClientBuilder:
         queued = await AuditorClientBuilder().database_path("/var/lib/collector/queue.db").build_queued()
     """
 
-    __slots__ = ("_address", "_database_path", "_retry", "_send_interval", "_timeout", "_tls")
+    __slots__ = (
+        "_address",
+        "_async_transport",
+        "_database_path",
+        "_max_answer",
+        "_max_record",
+        "_retry",
+        "_send_interval",
+        "_timeout",
+        "_tls",
+        "_transport",
+    )
 
     def __init__(self) -> None:
         self._address = "127.0.0.1:8080"
-        self._timeout: float = 30.0
-        self._send_interval: float = 60.0
+        self._timeout: int | float = 30.0
+        self._send_interval: int | float = 60.0
         self._database_path: str | None = None
         self._tls: TLSFiles | None = None
-        self._retry = RetryPolicy()
+        self._retry: RetryPolicy | None = None  # None: the defaults (the queue has its own)
+        self._max_answer = DEFAULT_MAX_ANSWER_BYTES
+        self._max_record = DEFAULT_MAX_RECORD_BYTES
+        self._transport: httpx.BaseTransport | None = None
+        self._async_transport: httpx.AsyncBaseTransport | None = None
 
     def __repr__(self) -> str:
         tls = ", tls" if self._tls is not None else ""
@@ -119,19 +140,85 @@ class AuditorClientBuilder:
     def timeout(self, timeout: float) -> AuditorClientBuilder:
         """Set the timeout of an HTTP request in seconds (default 30).
 
-        It bounds a whole request, connection and body included.  In the streaming API
-        (``iter_records``) it bounds the wait for each chunk instead, so that a long result is
-        not cut off.  Fractions of a second are accepted.
+        It bounds a whole request in every phase: connecting, sending, waiting for the answer
+        and reading it, so a server that answers byte by byte cannot hold the caller longer.
+        In the streaming API (``iter_records``) it bounds the opening of the stream and then
+        the wait for each chunk, so that a long result is not cut off (``iter_records`` takes
+        a ``total_timeout`` for the whole stream).  Fractions of a second are accepted; the
+        value must be finite and > 0 (checked when the client is built).  In the blocking
+        clients, resolving the host name is not covered (the system resolver cannot be
+        interrupted).
         """
-        self._timeout = _seconds(timeout, "timeout")
+        self._timeout = _seconds(timeout)
         return self
 
     def send_interval(self, interval: float) -> AuditorClientBuilder:
         """Set how often, in seconds, the queued client sends what it holds (default 60).
 
-        Only relevant to :class:`QueuedAuditorClient`.
+        Only relevant to :class:`QueuedAuditorClient`; finite and > 0.
         """
-        self._send_interval = _seconds(interval, "send_interval")
+        self._send_interval = _seconds(interval)
+        return self
+
+    def max_answer_size(self, max_bytes: int) -> AuditorClientBuilder:
+        """Bound the size of an answer the client reads whole (default 8 MiB).
+
+        Write answers, single records, health checks and error answers are read whole; one
+        that grows past ``max_bytes`` (after decompression) raises
+        :class:`ResponseTooLargeError` (an error answer is cut there and raised as its status
+        error), so a broken or hostile server cannot fill the client's memory.  AUDITOR
+        refuses request bodies over 2 MiB, so no stored record comes near the default.
+        """
+        self._max_answer = _size(max_bytes, "max_answer_size")
+        return self
+
+    def max_record_size(self, max_bytes: int) -> AuditorClientBuilder:
+        """Bound the size of one record of a streamed result (default 8 MiB).
+
+        ``get``, ``advanced_query`` and ``iter_records`` read results of any length record by
+        record; a single record larger than ``max_bytes`` (after decompression) is an error.
+        """
+        self._max_record = _size(max_bytes, "max_record_size")
+        return self
+
+    def transport(
+        self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport
+    ) -> AuditorClientBuilder:
+        """Send every request through this httpx transport (tests, proxies, custom networks).
+
+        An :class:`httpx.BaseTransport` serves the blocking clients, an
+        :class:`httpx.AsyncBaseTransport` the async ones; call this once for each kind you
+        need (:class:`httpx.MockTransport` is both).  The transport stays yours: closing a
+        client does not close it.  The async client uses it from every event loop it runs in.
+
+        Example::
+
+            def handler(request: httpx.Request) -> httpx.Response:
+                return httpx.Response(200)
+
+            client = AuditorClientBuilder().transport(httpx.MockTransport(handler)).build_blocking()
+            proxied = (
+                AuditorClientBuilder()
+                .address("auditor.example.org", 8000)
+                .transport(httpx.HTTPTransport(proxy="http://proxy.example.org:3128"))
+                .build_blocking()
+            )
+
+        Raises:
+            TypeError: ``transport`` is neither kind of httpx transport.
+        """
+        known = False
+        if isinstance(transport, httpx.BaseTransport):
+            self._transport = transport
+            known = True
+        if isinstance(transport, httpx.AsyncBaseTransport):
+            self._async_transport = transport
+            known = True
+        if not known:
+            raise TypeError(
+                "transport must be an httpx.BaseTransport or httpx.AsyncBaseTransport, "
+                f"got {type(transport).__name__}"
+            )
         return self
 
     def database_path(self, path: str | os.PathLike[str]) -> AuditorClientBuilder:
@@ -178,8 +265,14 @@ class AuditorClientBuilder:
         """Configure how reads are retried after connection errors, timeouts and 5xx answers.
 
         ``max_retries=0`` turns retrying off.  Waits grow exponentially from ``initial_delay``
-        up to ``max_delay`` seconds, with jitter.  Writes are never retried by the direct
-        clients (the queued client retries them safely).
+        up to ``max_delay`` seconds, with jitter; a ``Retry-After`` header on a 429 or 503
+        answer is honoured when it asks for at most 60 s and no more than the timeout.  Writes
+        are never retried by the direct clients.  The queued clients use the same settings as
+        the backoff between failed delivery passes (without this call, they back off from 1 s
+        up to 5 minutes).
+
+        Raises:
+            ConfigurationError: a negative count, or a delay that is not a finite number >= 0.
         """
         try:
             self._retry = RetryPolicy(max_retries, initial_delay, max_delay)
@@ -188,10 +281,7 @@ class AuditorClientBuilder:
         return self
 
     def _settings(self) -> ClientSettings:
-        if self._timeout < 0:
-            raise ConfigurationError(
-                f"{_INVALID_TIME_INTERVAL}: timeout must be >= 0 seconds, got {self._timeout:g}"
-            )
+        timeout = _interval(self._timeout, "timeout")
         url = base_url(self._address, tls=self._tls is not None)
         try:
             parsed = httpx.URL(url)
@@ -209,35 +299,66 @@ class AuditorClientBuilder:
                 f"{self._address!r} is not a usable server address "
                 "(expected http://host:port, https://host:port or host:port)"
             )
+        if self._tls is not None and parsed.scheme != "https":
+            raise ConfigurationError(
+                f"with_tls() needs an https:// address, but the address is {self._address!r}: "
+                "records would go in clear text without the client certificate "
+                "(drop the scheme or write https://)"
+            )
         context = create_ssl_context(self._tls) if self._tls is not None else None
         return ClientSettings(
             base_url=url,
-            timeout=self._timeout,
-            send_interval=self._send_interval,
-            database_path=self._database_path,
+            timeout=timeout,
             ssl_context=context,
-            retry=self._retry,
+            retry=self._retry or RetryPolicy(),
+            max_answer_bytes=self._max_answer,
+            max_record_bytes=self._max_record,
+            queue=QueueSettings(
+                database_path=self._database_path,
+                send_interval=self._send_interval,
+                retry=self._retry,
+            ),
+            transport=self._transport,
+            async_transport=self._async_transport,
         )
+
+    def _direct(self, settings: ClientSettings) -> AuditorClient:
+        if settings.async_transport is None and settings.transport is not None:
+            raise ConfigurationError(
+                f"the transport {settings.transport!r} is blocking (httpx.BaseTransport); "
+                "the async client needs an httpx.AsyncBaseTransport: pass one to transport() too"
+            )
+        return AuditorClient(_settings=settings)
+
+    def _blocking(self, settings: ClientSettings) -> AuditorClientBlocking:
+        if settings.transport is None and settings.async_transport is not None:
+            raise ConfigurationError(
+                f"the transport {settings.async_transport!r} is async "
+                "(httpx.AsyncBaseTransport); the blocking client needs an httpx.BaseTransport: "
+                "pass one to transport() too"
+            )
+        return AuditorClientBlocking(_settings=settings)
+
+    def _queue(self, settings: ClientSettings) -> QueueSettings:
+        queue = settings.queue
+        return attrs.evolve(queue, send_interval=_interval(queue.send_interval, "send_interval"))
 
     def build(self) -> AuditorClient:
         """Build an :class:`AuditorClient` (async).
 
         Raises:
-            ConfigurationError: negative timeout, unusable address or TLS files.
+            ConfigurationError: a timeout that is not finite and > 0, an unusable address or
+                TLS files, ``with_tls`` with an ``http://`` address, only a blocking transport.
         """
-        from ._client import AuditorClient
-
-        return AuditorClient(_settings=self._settings())
+        return self._direct(self._settings())
 
     def build_blocking(self) -> AuditorClientBlocking:
         """Build an :class:`AuditorClientBlocking` (no event loop needed).
 
         Raises:
-            ConfigurationError: negative timeout, unusable address or TLS files.
+            ConfigurationError: as :meth:`build` (only an async transport, here).
         """
-        from ._client import AuditorClientBlocking
-
-        return AuditorClientBlocking(_settings=self._settings())
+        return self._blocking(self._settings())
 
     async def build_queued(self) -> QueuedAuditorClient:
         """Build a :class:`QueuedAuditorClient` and start its background sender.
@@ -247,19 +368,18 @@ class AuditorClientBuilder:
         python-auditor wrote it); the first delivery starts right away.
 
         Raises:
-            ConfigurationError: negative timeout, a send interval that is not > 0, unusable
-                address, TLS files or database path.
+            ConfigurationError: as :meth:`build`; a send interval that is not finite and > 0,
+                an unusable database path.
             QueueError: the queue file cannot be created, opened or migrated.
         """
-        from ._client import AuditorClient
-        from ._queued import QueuedAuditorClient
-
         settings = self._settings()
+        queue = self._queue(settings)
         return await QueuedAuditorClient._start(
-            AuditorClient(_settings=settings),
-            database_path=settings.database_path,
-            send_interval=settings.send_interval,
+            self._direct(settings),
+            database_path=queue.database_path,
+            send_interval=queue.send_interval,
             stop_timeout=settings.timeout,
+            retry=queue.retry,
         )
 
     def build_queued_blocking(self) -> QueuedAuditorClientBlocking:
@@ -268,16 +388,16 @@ class AuditorClientBuilder:
         Beyond python-auditor, for synchronous collectors; it delivers from a thread of its own.
 
         Raises:
-            ConfigurationError, QueueError: as :meth:`build_queued`.
+            ConfigurationError, QueueError: as :meth:`build_queued`; it needs both kinds of
+                transport when one is given (it delivers with the async client).
         """
-        from ._client import AuditorClient, AuditorClientBlocking
-        from ._queued import QueuedAuditorClientBlocking
-
         settings = self._settings()
+        queue = self._queue(settings)
         return QueuedAuditorClientBlocking._start(
-            AuditorClient(_settings=settings),
-            AuditorClientBlocking(_settings=settings),
-            database_path=settings.database_path,
-            send_interval=settings.send_interval,
+            self._direct(settings),
+            self._blocking(settings),
+            database_path=queue.database_path,
+            send_interval=queue.send_interval,
             stop_timeout=settings.timeout,
+            retry=queue.retry,
         )

@@ -1,118 +1,57 @@
-"""AuditorClient (async) and AuditorClientBlocking: thin I/O shells over the shared rules.
+"""AuditorClient (async) and AuditorClientBlocking: thin I/O shells that run operation plans.
 
-Everything that is not I/O (URLs, request bodies, which answers are errors, retry decisions,
-stream decoding) lives in :mod:`pyauditor._protocol`, :mod:`pyauditor._stream` and
-:mod:`pyauditor._records`, shared by both classes here, which only send and receive.  HTTP goes
-through the generated low-level client (:mod:`pyauditor_api`), which owns the httpx connection
-pools, the base URL, the TLS context and the default headers.
+The operations themselves (their signatures, documentation and plans) are declared once in
+:mod:`pyauditor._api` and :mod:`pyauditor._operations`; everything that is not I/O (request
+bodies, judging answers, retries, size bounds, the timeout rule) is there or in
+:mod:`pyauditor._protocol`.  Each class here has one ``_call`` that sends a plan's requests and
+one ``_stream`` for ``iter_records``; :mod:`pyauditor._http` makes their httpx connection pools.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
-import ssl
 import threading
 import time
-import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import httpx
-import pyauditor_api
-from pyauditor_api.api.operations import health_check as _health_check_operation
 
-from ._errors import APIConnectionError, APIStatusError, APITimeoutError, AuditorError
-from ._protocol import (
-    USER_AGENT,
-    RetryPolicy,
-    batch_json_array,
-    check_write_answer,
-    decode_error,
-    record_path,
-    status_error,
+from ._api import AsyncAPI, ReadAPI, SyncAPI, WriteAPI
+from ._errors import AuditorError
+from ._http import (
+    JSON_BODY,
+    async_pool,
+    blocking_pool,
+    deadline,
+    transport_error,
+    verify_context,
 )
-from ._records import (
-    Record,
-    record_add_body,
-    record_from_server,
-    record_stream_decoder,
-    record_update_body,
-    records_wire_json,
+from ._operations import (
+    Answer,
+    AnswerReader,
+    Done,
+    Plan,
+    RecordsReader,
+    RecordStream,
+    Request,
+    Run,
+    Wait,
+    write,
+    write_request,
 )
-from ._time import format_offset, to_naive_utc
-
-if TYPE_CHECKING:
-    from ._builder import ClientSettings
+from ._protocol import timeout_error
+from ._records import Record
+from ._settings import ClientSettings
 
 __all__ = ["AuditorClient", "AuditorClientBlocking"]
 
 logger = logging.getLogger("pyauditor")
 _T = TypeVar("_T")
-_JSON_HEADERS = {"Content-Type": "application/json"}
-_DEPRECATED_SINCE = (
-    "{name} is deprecated since AUDITOR 0.4: use advanced_query(QueryBuilder().{field}("
-    "Operator().gte(Value.set_datetime(timestamp))).build()) instead"
-)
-
-
-def _since_query(name: str, field: str, timestamp: object) -> str:
-    """The query of get_started_since/get_stopped_since, with python-auditor's warning."""
-    when = to_naive_utc(timestamp, "timestamp")
-    warnings.warn(
-        _DEPRECATED_SINCE.format(name=name, field=f"with_{field}"), DeprecationWarning, stacklevel=3
-    )
-    value = format_offset(when).replace(":", "%3A").replace("+", "%2B")
-    return f"{field}[gte]={value}"
-
-
-def _transport_error(error: Exception, method: str, url: str, timeout: float) -> AuditorError:
-    """Translate an httpx (or asyncio) failure into pyauditor's exception tree."""
-    if isinstance(error, httpx.TimeoutException | TimeoutError):
-        return APITimeoutError(
-            f"{method} {url} got no answer within the timeout of {timeout:g} s",
-            method=method,
-            url=url,
-        )
-    detail = str(error) or type(error).__name__
-    if isinstance(error, httpx.ConnectError):
-        reason = f"cannot connect: {detail}"
-    elif isinstance(error, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        reason = f"the connection broke: {detail}"
-    else:
-        reason = detail
-    return APIConnectionError(f"{method} {url} failed: {reason}", method=method, url=url)
-
-
-def _verify_context(settings: ClientSettings) -> ssl.SSLContext:
-    """The TLS context of a client's connection pools."""
-    if settings.ssl_context is not None:
-        return settings.ssl_context
-    if settings.base_url[:8].lower() == "https://":
-        return httpx.create_ssl_context()  # httpx's default trust store
-    # Plain HTTP never negotiates TLS (redirects are not followed).  A context with
-    # verification on but no trusted CA costs nothing to make and would refuse any TLS peer.
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-def _next_wait(policy: RetryPolicy, error: Exception, retries_done: int) -> float | None:
-    """The policy's wait before retrying a read, logged; None when the error is final."""
-    wait = policy.wait_before_retry(error, retries_done)
-    if wait is not None:
-        logger.info(
-            "retrying in %.2f s (retry %d of %d) after: %s",
-            wait,
-            retries_done + 1,
-            policy.max_retries,
-            error,
-        )
-    return wait
-
 
 # The async HTTP stack that httpx imports on first use: httpcore's anyio backend when the first
 # connection opens, anyio's asyncio backend when anyio first runs in a loop.  That is about
@@ -131,7 +70,7 @@ def _import_async_http() -> None:
 
 
 class _ClientBase:
-    """What both clients share: configuration, request building, answer handling."""
+    """What both clients share: the settings and the TLS context."""
 
     __slots__ = ("__weakref__", "_base", "_settings", "_verify")
 
@@ -140,49 +79,67 @@ class _ClientBase:
         self._base = _settings.base_url
         # Made once, at build time like python-auditor's TLS set-up, not in the first request:
         # httpx would otherwise load its CA bundle for every pool it creates (about 20 ms).
-        self._verify = _verify_context(_settings)
+        self._verify = verify_context(_settings)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._base}>"
 
-    def _generated(self) -> pyauditor_api.Client:
-        """A generated low-level client configured from the settings (owns its httpx pools)."""
-        settings = self._settings
-        return pyauditor_api.Client(
-            base_url=self._base,
-            timeout=httpx.Timeout(settings.timeout),
-            verify_ssl=self._verify,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
-            raise_on_unexpected_status=False,
-        )
-
     def _url(self, path: str) -> str:
         return self._base + path
 
-    @staticmethod
-    def _query_path(query_string: str) -> str:
-        # Verbatim, as python-auditor: QueryBuilder.build() output is already encoded, and a
-        # hand-written string is sent as the caller wrote it (httpx only escapes what a URL
-        # cannot carry, as reqwest does).
-        if not isinstance(query_string, str):
-            raise TypeError(f"'{type(query_string).__name__}' object is not an instance of 'str'")
-        return "/records?" + query_string
+    def _build(self, pool: httpx.Client | httpx.AsyncClient, request: Request) -> httpx.Request:
+        body = request.body
+        return pool.build_request(
+            request.route.method,
+            self._base + request.path,
+            content=body,
+            headers=JSON_BODY if body is not None else None,
+        )
 
-    @staticmethod
-    def _bulk_bodies(records: Iterable[Record]) -> Iterator[tuple[int, int, bytes]]:
-        # Every record is validated (records_wire_json returns a list) before the first body
-        # is sent, so a bad record never leaves a partial upload behind.
-        return batch_json_array(records_wire_json(records))
+    def _reader(self, request: Request, response: httpx.Response, url: str) -> AnswerReader:
+        settings = self._settings
+        return AnswerReader(
+            request,
+            response.status_code,
+            response.headers,
+            url,
+            settings.max_answer_bytes,
+            settings.max_record_bytes,
+        )
+
+    def _records(self, response: httpx.Response, url: str) -> RecordsReader:
+        encoding = response.headers.get("content-encoding")
+        return RecordsReader(encoding, f"GET {url}", self._settings.max_record_bytes)
+
+    def _failed(
+        self, error: BaseException, request: Request, url: str, started: float
+    ) -> AuditorError:
+        logger.debug(
+            "%s %s failed after %.3f s: %r",
+            request.route.method,
+            url,
+            time.monotonic() - started,
+            error,
+        )
+        return transport_error(error, request.route.method, url, self._settings.timeout)
+
+    def _open_bound(self, started: float, end: float | None) -> float:
+        bound = started + self._settings.timeout
+        return bound if end is None else min(bound, end)
+
+    def _chunk_failed(self, error: BaseException, url: str, stream: RecordStream) -> AuditorError:
+        if stream.total_timeout is not None and isinstance(error, TimeoutError):
+            return timeout_error("GET", url, stream.total_timeout)  # the whole-stream bound
+        return transport_error(error, "GET", url, self._settings.timeout, whole=False)
 
 
-class AuditorClient(_ClientBase):
+class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
     """Async client for an AUDITOR server; build it with :class:`AuditorClientBuilder`.
 
-    Every method is a coroutine.  One client can be shared by many tasks and keeps working
-    across successive ``asyncio.run()`` calls (each event loop gets its own connection pool,
-    closed when that loop shuts down).  Use it as an async context manager, or call
-    :meth:`aclose`, to close the current loop's connections early.
+    Every method is a coroutine (``iter_records`` returns an async iterator).  One client can be
+    shared by many tasks and keeps working across successive ``asyncio.run()`` calls (each event
+    loop gets its own connection pool, closed when that loop shuts down).  Use it as an async
+    context manager, or call :meth:`aclose`, to close the current loop's connections early.
 
     Example::
 
@@ -198,27 +155,27 @@ class AuditorClient(_ClientBase):
         _import_async_http()  # at build time, as the blocking client makes its pool then
         self._lock = threading.Lock()
         self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[pyauditor_api.Client, AsyncIterator[None]]
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncIterator[None]]
         ] = weakref.WeakKeyDictionary()
 
     # -- connection pools, one per event loop ----------------------------------------------
 
-    async def _client(self) -> pyauditor_api.Client:
+    async def _pool(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._pools.get(loop)
         if entry is not None:
             return entry[0]
-        generated = self._generated()
-        sentinel = self._close_with_loop(generated)
+        pool = async_pool(self._settings, self._verify)
+        sentinel = self._close_with_loop(pool)
         # Starting the generator registers it with the loop, whose shutdown (asyncio.run does it)
         # then runs the generator's cleanup while the loop still works: the pool closes cleanly.
         await sentinel.__anext__()
         with self._lock:
-            self._pools[loop] = (generated, sentinel)
-        return generated
+            self._pools[loop] = (pool, sentinel)
+        return pool
 
-    async def _close_with_loop(self, generated: pyauditor_api.Client) -> AsyncIterator[None]:
+    async def _close_with_loop(self, pool: httpx.AsyncClient) -> AsyncIterator[None]:
         try:
             yield
         finally:
@@ -227,9 +184,9 @@ class AuditorClient(_ClientBase):
             loop = asyncio.get_running_loop()
             with self._lock:
                 entry = self._pools.get(loop)
-                if entry is not None and entry[0] is generated:
+                if entry is not None and entry[0] is pool:
                     del self._pools[loop]
-            await generated.get_async_httpx_client().aclose()
+            await pool.aclose()
 
     async def aclose(self) -> None:
         """Close the connections this client holds in the current event loop."""
@@ -237,7 +194,7 @@ class AuditorClient(_ClientBase):
         with self._lock:
             entry = self._pools.pop(loop, None)
         if entry is not None:
-            await entry[0].get_async_httpx_client().aclose()
+            await entry[0].aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -250,271 +207,124 @@ class AuditorClient(_ClientBase):
     ) -> None:
         await self.aclose()
 
-    # -- sending ----------------------------------------------------------------------------
+    # -- running plans ----------------------------------------------------------------------
 
-    async def _exchange(
-        self, method: str, path: str, body: bytes | None = None
-    ) -> tuple[int, bytes]:
-        """One request whose whole duration is bounded by the timeout; no retries."""
-        client = (await self._client()).get_async_httpx_client()
-        url = self._url(path)
-        timeout = self._settings.timeout
+    async def _call(self, plan: Plan[_T]) -> _T:
+        """Run an operation's plan: send its requests, wait before retries, return its result."""
+        run = Run(plan, self._settings.retry, self._settings.timeout)
+        step: Request | Wait | Done[_T] = run.start()
+        while True:
+            if isinstance(step, Request):
+                try:
+                    outcome = await self._send(step)
+                except AuditorError as error:
+                    step = run.advance(error)
+                else:
+                    step = run.advance(outcome)
+            elif isinstance(step, Wait):
+                await asyncio.sleep(step.seconds)
+                step = run.again()
+            else:
+                return step.value
+
+    async def _send(self, request: Request) -> Answer:
+        """One request, bounded as a whole by the timeout; no retries."""
+        pool = await self._pool()
+        url = self._base + request.path
         started = time.monotonic()
         try:
-            async with asyncio.timeout(timeout):
-                response = await client.request(
-                    method, url, content=body, headers=_JSON_HEADERS if body is not None else None
-                )
+            async with asyncio.timeout(self._settings.timeout):
+                response = await pool.send(self._build(pool, request), stream=True)
+                try:
+                    reader = self._reader(request, response, url)
+                    async for chunk in response.aiter_raw():
+                        if not reader.feed(chunk):
+                            break
+                finally:
+                    await response.aclose()
         except (httpx.HTTPError, TimeoutError, OSError) as error:
-            logger.debug(
-                "%s %s failed after %.3f s: %r", method, url, time.monotonic() - started, error
-            )
-            raise _transport_error(error, method, url, timeout) from None
+            raise self._failed(error, request, url, started) from None
         logger.debug(
-            "%s %s -> %d in %.3f s", method, url, response.status_code, time.monotonic() - started
+            "%s %s -> %d in %.3f s",
+            request.route.method,
+            url,
+            response.status_code,
+            time.monotonic() - started,
         )
-        return response.status_code, response.content
+        return reader.finish()
 
     async def _send_body(self, method: str, path: str, body: bytes) -> None:
-        """Send a JSON body (POST /record, POST /records, PUT /record); raise on any failure.
+        """Send a prepared write (the queue's bodies); raise on any failure; never retried."""
+        await self._call(write(method, path, body))
 
-        Used by the queued client, which does its own retrying; never retries by itself.
-        """
-        status, answer = await self._exchange(method, path, body)
-        check_write_answer(status, answer, method, self._url(path))
-
-    async def _with_retries(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+    async def _stream(self, stream: RecordStream) -> AsyncIterator[Record]:
+        """``iter_records``: the records of a streamed answer as they arrive."""
+        pool = await self._pool()
+        request = stream.request
+        url = self._base + request.path
+        end = None if stream.total_timeout is None else time.monotonic() + stream.total_timeout
         retries = 0
         while True:
+            records: RecordsReader | None = None
             try:
-                return await attempt()
-            except (APIConnectionError, APIStatusError) as error:
-                wait = _next_wait(self._settings.retry, error, retries)
+                response = await self._open(pool, request, url, end)
+                try:
+                    records = self._records(response, url)
+                    chunks = response.aiter_raw()
+                    while True:
+                        try:
+                            async with asyncio.timeout_at(end):
+                                chunk = await anext(chunks, None)
+                        except (httpx.HTTPError, TimeoutError, OSError) as error:
+                            raise self._chunk_failed(error, url, stream) from None
+                        if chunk is None:
+                            break
+                        for record in records.feed(chunk):
+                            yield record
+                    for record in records.finish():
+                        yield record
+                    return
+                finally:
+                    await response.aclose()
+            except AuditorError as error:
+                handed_out = 0 if records is None else records.count
+                settings = self._settings
+                wait = RecordStream.retry_wait(
+                    settings.retry, error, retries, handed_out, settings.timeout
+                )
                 if wait is None:
                     raise
                 retries += 1
                 await asyncio.sleep(wait)
 
-    @asynccontextmanager
-    async def _open_stream(
-        self, path: str, *, whole_timeout: bool
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
-        client = (await self._client()).get_async_httpx_client()
-        url = self._url(path)
-        timeout = self._settings.timeout
+    async def _open(
+        self, pool: httpx.AsyncClient, request: Request, url: str, end: float | None
+    ) -> httpx.Response:
+        """Send a streamed request; return the response once a 2xx head arrived.
+
+        Opening the stream (connecting, sending, the head, an error answer's body) is bounded as
+        a whole by the timeout, as any request; only the records are bounded per chunk.
+        """
+        started = time.monotonic()
+        bound = self._open_bound(started, end)
         try:
-            async with asyncio.timeout(timeout if whole_timeout else None) as deadline:
-                request = client.build_request("GET", url)
-                response = await client.send(request, stream=True)
+            async with asyncio.timeout_at(bound):
+                response = await pool.send(self._build(pool, request), stream=True)
+                if 200 <= response.status_code < 300:
+                    return response
                 try:
-                    if not 200 <= response.status_code < 300:
-                        await response.aread()
-                        raise status_error(response.status_code, response.content, "GET", url)
-                    if not whole_timeout:
-                        # The streaming API bounds each chunk (httpx's read timeout), not the
-                        # whole result, so long results are not cut off.
-                        deadline.reschedule(None)
-                    yield response.aiter_bytes()
+                    reader = self._reader(request, response, url)
+                    async for chunk in response.aiter_raw():
+                        if not reader.feed(chunk):
+                            break
                 finally:
                     await response.aclose()
         except (httpx.HTTPError, TimeoutError, OSError) as error:
-            raise _transport_error(error, "GET", url, timeout) from None
-
-    async def _query(self, path: str) -> list[Record]:
-        async def attempt() -> list[Record]:
-            records: list[Record] = []
-            extend = records.extend
-            decoder = record_stream_decoder()
-            async with self._open_stream(path, whole_timeout=True) as chunks:
-                async for chunk in chunks:
-                    extend(decoder.feed(chunk))
-            extend(decoder.finish())
-            return records
-
-        return await self._with_retries(attempt)
-
-    # -- the API ----------------------------------------------------------------------------
-
-    async def health_check(self) -> bool:
-        """Return True if the server answers its health check with a 2xx status.
-
-        Never raises: a refused connection, a timeout or an error status give False.
-        """
-
-        async def attempt() -> bool:
-            client = await self._client()
-            url = self._url("/health_check")
-            try:
-                async with asyncio.timeout(self._settings.timeout):
-                    response = await _health_check_operation.asyncio_detailed(client=client)
-            except (httpx.HTTPError, TimeoutError, OSError) as error:
-                raise _transport_error(error, "GET", url, self._settings.timeout) from None
-            if not 200 <= response.status_code < 400:
-                raise status_error(response.status_code, response.content, "GET", url)
-            return 200 <= response.status_code < 300
-
-        try:
-            return await self._with_retries(attempt)
-        except AuditorError as error:
-            logger.info("health check failed: %s", error)
-            return False
-
-    async def add(self, record: Record) -> None:
-        """Store one record (``POST /record``).
-
-        Raises:
-            ValidationError: the record (its meta) breaks a rule; nothing was sent.
-            RecordExistsError: the server already has a record with this id.
-            APIStatusError: any other error answer (python-auditor reports those as success).
-            APIConnectionError: no answer (APITimeoutError after the timeout).
-        """
-        if not isinstance(record, Record):
-            raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        await self._send_body("POST", "/record", record_add_body(record).encode("utf-8"))
-
-    async def bulk_insert(self, records: Iterable[Record]) -> None:
-        """Store many records (``POST /records``), split into requests under the 2 MiB limit.
-
-        Each request is all-or-nothing on the server.  If one fails, the requests before it
-        were stored, it and the ones after it were not; the exception's ``records_stored``
-        attribute says how many records (from the start of ``records``) are stored, so
-        ``records[error.records_stored:]`` is what remains to be sent.
-
-        Raises:
-            ValidationError: a record breaks a rule; nothing was sent.
-            RecordExistsError: a record id is already stored (or repeated within a request).
-            APIStatusError: any other error answer.
-            APIConnectionError: no answer; whether that request was stored is unknown.
-        """
-        for start, _stop, body in self._bulk_bodies(records):
-            try:
-                await self._send_body("POST", "/records", body)
-            except AuditorError as error:
-                error.records_stored = start
-                raise
-
-    async def update(self, record: Record) -> None:
-        """Set the stop time of a stored record (``PUT /record``); only stop_time changes.
-
-        Raises:
-            ValidationError: the record has no stop time or breaks a rule; nothing was sent.
-            NotFoundError: the server has no record with this id.
-            APIStatusError: any other error answer.
-            APIConnectionError: no answer.
-        """
-        if not isinstance(record, Record):
-            raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        await self._send_body("PUT", "/record", record_update_body(record).encode("utf-8"))
-
-    async def get(self) -> list[Record]:
-        """Return every record the server stores, ordered by stop time."""
-        return await self._query("/records")
-
-    async def get_started_since(self, timestamp: Any) -> list[Record]:
-        """Return the records that started at or after ``timestamp`` (deprecated).
-
-        Use :meth:`advanced_query` with ``start_time[gte]`` instead.  ``timestamp`` must be
-        timezone-aware; it is converted to UTC.
-        """
-        return await self._query(
-            self._query_path(_since_query("get_started_since", "start_time", timestamp))
-        )
-
-    async def get_stopped_since(self, timestamp: Any) -> list[Record]:
-        """Return the records that stopped at or after ``timestamp`` (deprecated).
-
-        Use :meth:`advanced_query` with ``stop_time[gte]`` instead.  ``timestamp`` must be
-        timezone-aware; it is converted to UTC.
-        """
-        return await self._query(
-            self._query_path(_since_query("get_stopped_since", "stop_time", timestamp))
-        )
-
-    async def advanced_query(self, query_string: str) -> list[Record]:
-        """Return the records matching a query built with :class:`QueryBuilder`.
-
-        Example::
-
-            query = QueryBuilder().with_start_time(Operator().gte(Value.set_datetime(since))).build()
-            records = await client.advanced_query(query)
-
-        For large results prefer :meth:`iter_records`, which does not hold them all in memory.
-        """
-        return await self._query(self._query_path(query_string))
-
-    async def iter_records(self, query_string: str = "") -> AsyncIterator[Record]:
-        """Yield the records matching ``query_string`` one by one as they arrive.
-
-        Memory stays bounded however large the result; the timeout bounds the wait for each
-        chunk rather than the whole result.  Connection failures before the first record are
-        retried like other reads; after it they raise (records already yielded stay valid).
-
-        Example::
-
-            async for record in client.iter_records(QueryBuilder().build()):
-                ...
-        """
-        path = self._query_path(query_string)
-        retry = 0
-        policy = self._settings.retry
-        while True:
-            # A fresh decoder per attempt: a failed one may hold the start of a record.
-            decoder = record_stream_decoder()
-            try:
-                async with self._open_stream(path, whole_timeout=False) as chunks:
-                    async for chunk in chunks:
-                        for record in decoder.feed(chunk):
-                            yield record
-                break
-            except (APIConnectionError, APIStatusError) as error:
-                wait = None if decoder.count else _next_wait(policy, error, retry)
-                if wait is None:
-                    raise
-                retry += 1
-                await asyncio.sleep(wait)
-        for record in decoder.finish():
-            yield record
-
-    async def get_single_record(self, record_id: str) -> Record:
-        """Return the record with this id (``GET /record/{record_id}``).
-
-        The id is percent-encoded, so ids containing ``/``, ``?`` or ``#`` work.
-
-        Raises:
-            ServerError: the server does not have it (AUDITOR answers 500, not 404).
-            ResponseDecodeError: the answer is not a record.
-        """
-        if not isinstance(record_id, str):
-            raise TypeError(f"'{type(record_id).__name__}' object is not an instance of 'str'")
-        path = record_path(record_id)
-
-        async def attempt() -> Record:
-            status, body = await self._exchange("GET", path)
-            if not 200 <= status < 300:
-                raise status_error(status, body, "GET", self._url(path))
-            return _single_record(body, self._url(path))
-
-        return await self._with_retries(attempt)
-
-    get_one_record = get_single_record
+            raise self._failed(error, request, url, started) from None
+        raise reader.finish().error(request.route.method)
 
 
-def _single_record(body: bytes, url: str) -> Record:
-    """The record in the body of ``GET /record/{id}``: exactly one JSON object."""
-    try:
-        value = json.loads(body)
-    except ValueError as error:  # also bad UTF-8
-        raise decode_error(f"GET {url}", body, f"not JSON ({error})") from None
-    if type(value) is not dict:
-        # AUDITOR answers `null` for an id that is not a valid name.
-        raise decode_error(f"GET {url}", body, "expected one record object")
-    try:
-        return record_from_server(value)
-    except (TypeError, ValueError) as error:
-        raise decode_error(f"GET {url}", body, str(error)) from None
-
-
-class AuditorClientBlocking(_ClientBase):
+class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
     """Blocking client for an AUDITOR server; build it with :class:`AuditorClientBuilder`.
 
     Needs no event loop.  Safe to share between threads (one connection pool, used
@@ -529,23 +339,15 @@ class AuditorClientBlocking(_ClientBase):
             ...
     """
 
-    __slots__ = ("_client_lock", "_generated_client")
+    __slots__ = ("_pool",)
 
     def __init__(self, *, _settings: ClientSettings) -> None:
         super().__init__(_settings=_settings)
-        self._generated_client = self._generated()
-        self._client_lock = threading.Lock()
-        self._httpx()  # the pool is made at build time, not in the first request
-
-    def _httpx(self) -> httpx.Client:
-        # The generated client creates its httpx.Client lazily; the lock keeps two threads from
-        # creating two of them.
-        with self._client_lock:
-            return self._generated_client.get_httpx_client()
+        self._pool = blocking_pool(_settings, self._verify)  # at build time, not in a request
 
     def close(self) -> None:
         """Close the connections this client holds."""
-        self._httpx().close()
+        self._pool.close()
 
     def __enter__(self) -> Self:
         return self
@@ -558,208 +360,123 @@ class AuditorClientBlocking(_ClientBase):
     ) -> None:
         self.close()
 
-    # -- sending ----------------------------------------------------------------------------
+    # -- running plans ----------------------------------------------------------------------
 
-    @contextmanager
-    def _response(
-        self, method: str, path: str, body: bytes | None, *, whole_timeout: bool
-    ) -> Iterator[tuple[int, Iterator[bytes]]]:
-        """Send a request; yield its status and its body as chunks; translate failures."""
-        client = self._httpx()
-        url = self._url(path)
-        timeout = self._settings.timeout
-        # httpx bounds each network operation; a deadline checked between chunks bounds the
-        # whole request (to within one read timeout) as python-auditor's timeout does.
-        deadline = time.monotonic() + timeout if whole_timeout else None
+    def _call(self, plan: Plan[_T]) -> _T:
+        """Run an operation's plan: send its requests, wait before retries, return its result."""
+        run = Run(plan, self._settings.retry, self._settings.timeout)
+        step: Request | Wait | Done[_T] = run.start()
+        while True:
+            if isinstance(step, Request):
+                try:
+                    outcome = self._send(step)
+                except AuditorError as error:
+                    step = run.advance(error)
+                else:
+                    step = run.advance(outcome)
+            elif isinstance(step, Wait):
+                time.sleep(step.seconds)
+                step = run.again()
+            else:
+                return step.value
+
+    def _send(self, request: Request) -> Answer:
+        """One request, bounded as a whole by the timeout in every phase; no retries."""
+        pool = self._pool
+        url = self._base + request.path
         started = time.monotonic()
+        end = started + self._settings.timeout
         try:
-            request = client.build_request(
-                method, url, content=body, headers=_JSON_HEADERS if body is not None else None
-            )
-            response = client.send(request, stream=True)
-            try:
-                logger.debug(
-                    "%s %s -> %d in %.3f s",
-                    method,
-                    url,
-                    response.status_code,
-                    time.monotonic() - started,
-                )
-                yield (
-                    response.status_code,
-                    self._chunks(response.iter_bytes(), deadline, method, url),
-                )
-            finally:
-                response.close()
-        except (httpx.HTTPError, OSError) as error:
-            logger.debug(
-                "%s %s failed after %.3f s: %r", method, url, time.monotonic() - started, error
-            )
-            raise _transport_error(error, method, url, timeout) from None
+            with deadline(end):
+                response = pool.send(self._build(pool, request), stream=True)
+                try:
+                    reader = self._reader(request, response, url)
+                    for chunk in response.iter_raw():
+                        if not reader.feed(chunk):
+                            break
+                        if time.monotonic() >= end:  # a transport that ignores the deadline
+                            raise TimeoutError
+                finally:
+                    response.close()
+        except (httpx.HTTPError, TimeoutError, OSError) as error:
+            raise self._failed(error, request, url, started) from None
+        logger.debug(
+            "%s %s -> %d in %.3f s",
+            request.route.method,
+            url,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return reader.finish()
 
-    def _chunks(
-        self, chunks: Iterator[bytes], deadline: float | None, method: str, url: str
-    ) -> Iterator[bytes]:
-        for chunk in chunks:
-            if deadline is not None and time.monotonic() > deadline:
-                raise APITimeoutError(
-                    f"{method} {url} did not complete within the timeout of {self._settings.timeout:g} s",
-                    method=method,
-                    url=url,
-                )
-            yield chunk
+    def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """Send a prepared write and return its status and body, unjudged.
 
-    def _exchange(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """One request whose whole duration is bounded by the timeout; no retries."""
-        with self._response(method, path, body, whole_timeout=True) as (status, chunks):
-            return status, b"".join(chunks)
+        For ``pyauditor send``, which judges batch answers itself until it drives the batch
+        planner; bounded like every request.
+        """
+        answer = self._send(write_request(method, path, body))
+        return answer.status, answer.body
 
-    def _send_body(self, method: str, path: str, body: bytes) -> None:
-        """Send a JSON body (POST /record, POST /records, PUT /record); raise on any failure."""
-        status, answer = self._exchange(method, path, body)
-        check_write_answer(status, answer, method, self._url(path))
-
-    def _with_retries(self, attempt: Callable[[], _T]) -> _T:
+    def _stream(self, stream: RecordStream) -> Iterator[Record]:
+        """``iter_records``: the records of a streamed answer as they arrive."""
+        pool = self._pool
+        request = stream.request
+        url = self._base + request.path
+        end = None if stream.total_timeout is None else time.monotonic() + stream.total_timeout
         retries = 0
         while True:
+            records: RecordsReader | None = None
             try:
-                return attempt()
-            except (APIConnectionError, APIStatusError) as error:
-                wait = _next_wait(self._settings.retry, error, retries)
+                response = self._open(pool, request, url, end)
+                try:
+                    records = self._records(response, url)
+                    chunks = response.iter_raw()
+                    while True:
+                        try:
+                            with deadline(end):
+                                chunk = next(chunks, None)
+                            if end is not None and time.monotonic() >= end:
+                                raise TimeoutError
+                        except (httpx.HTTPError, TimeoutError, OSError) as error:
+                            raise self._chunk_failed(error, url, stream) from None
+                        if chunk is None:
+                            break
+                        yield from records.feed(chunk)
+                    yield from records.finish()
+                    return
+                finally:
+                    response.close()
+            except AuditorError as error:
+                handed_out = 0 if records is None else records.count
+                settings = self._settings
+                wait = RecordStream.retry_wait(
+                    settings.retry, error, retries, handed_out, settings.timeout
+                )
                 if wait is None:
                     raise
                 retries += 1
                 time.sleep(wait)
 
-    def _record_batches(self, path: str, *, whole_timeout: bool) -> Iterator[list[Record]]:
-        """The records of a GET /records answer, a list per chunk received."""
-        decoder = record_stream_decoder()
-        url = self._url(path)
-        with self._response("GET", path, None, whole_timeout=whole_timeout) as (status, chunks):
-            if not 200 <= status < 300:
-                raise status_error(status, b"".join(chunks), "GET", url)
-            for chunk in chunks:
-                yield decoder.feed(chunk)
-        yield decoder.finish()
-
-    def _query(self, path: str) -> list[Record]:
-        def attempt() -> list[Record]:
-            records: list[Record] = []
-            for batch in self._record_batches(path, whole_timeout=True):
-                records += batch
-            return records
-
-        return self._with_retries(attempt)
-
-    # -- the API ----------------------------------------------------------------------------
-
-    def health_check(self) -> bool:
-        """Return True if the server answers its health check with a 2xx status.
-
-        Never raises: a refused connection, a timeout or an error status give False.
-        """
-        url = self._url("/health_check")
-
-        def attempt() -> bool:
-            try:
-                response = _health_check_operation.sync_detailed(client=self._generated_client)
-            except (httpx.HTTPError, OSError) as error:
-                raise _transport_error(error, "GET", url, self._settings.timeout) from None
-            if not 200 <= response.status_code < 400:
-                raise status_error(response.status_code, response.content, "GET", url)
-            return 200 <= response.status_code < 300
-
+    def _open(
+        self, pool: httpx.Client, request: Request, url: str, end: float | None
+    ) -> httpx.Response:
+        """Send a streamed request; return the response once a 2xx head arrived (see
+        :meth:`AuditorClient._open`)."""
+        started = time.monotonic()
+        bound = self._open_bound(started, end)
         try:
-            self._httpx()
-            return self._with_retries(attempt)
-        except AuditorError as error:
-            logger.info("health check failed: %s", error)
-            return False
-
-    def add(self, record: Record) -> None:
-        """Store one record (``POST /record``); see :meth:`AuditorClient.add`."""
-        if not isinstance(record, Record):
-            raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        self._send_body("POST", "/record", record_add_body(record).encode("utf-8"))
-
-    def bulk_insert(self, records: Iterable[Record]) -> None:
-        """Store many records (``POST /records``) in requests under the 2 MiB limit.
-
-        See :meth:`AuditorClient.bulk_insert` for what happens when one request fails.
-        """
-        for start, _stop, body in self._bulk_bodies(records):
-            try:
-                self._send_body("POST", "/records", body)
-            except AuditorError as error:
-                error.records_stored = start
-                raise
-
-    def update(self, record: Record) -> None:
-        """Set the stop time of a stored record (``PUT /record``); see :meth:`AuditorClient.update`."""
-        if not isinstance(record, Record):
-            raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        self._send_body("PUT", "/record", record_update_body(record).encode("utf-8"))
-
-    def get(self) -> list[Record]:
-        """Return every record the server stores, ordered by stop time."""
-        return self._query("/records")
-
-    def get_started_since(self, timestamp: Any) -> list[Record]:
-        """Return the records that started at or after ``timestamp`` (deprecated)."""
-        return self._query(
-            self._query_path(_since_query("get_started_since", "start_time", timestamp))
-        )
-
-    def get_stopped_since(self, timestamp: Any) -> list[Record]:
-        """Return the records that stopped at or after ``timestamp`` (deprecated)."""
-        return self._query(
-            self._query_path(_since_query("get_stopped_since", "stop_time", timestamp))
-        )
-
-    def advanced_query(self, query_string: str) -> list[Record]:
-        """Return the records matching a query built with :class:`QueryBuilder`.
-
-        For large results prefer :meth:`iter_records`, which does not hold them all in memory.
-        """
-        return self._query(self._query_path(query_string))
-
-    def iter_records(self, query_string: str = "") -> Iterator[Record]:
-        """Yield the records matching ``query_string`` one by one as they arrive.
-
-        Memory stays bounded however large the result; the timeout bounds the wait for each
-        chunk rather than the whole result.  Failures before the first record are retried like
-        other reads; after it they raise (records already yielded stay valid).
-        """
-        path = self._query_path(query_string)
-        policy = self._settings.retry
-        retry = 0
-        while True:
-            yielded = 0
-            try:
-                for batch in self._record_batches(path, whole_timeout=False):
-                    for record in batch:
-                        yielded += 1
-                        yield record
-                return
-            except (APIConnectionError, APIStatusError) as error:
-                wait = None if yielded else _next_wait(policy, error, retry)
-                if wait is None:
-                    raise
-                retry += 1
-                time.sleep(wait)
-
-    def get_single_record(self, record_id: str) -> Record:
-        """Return the record with this id; see :meth:`AuditorClient.get_single_record`."""
-        if not isinstance(record_id, str):
-            raise TypeError(f"'{type(record_id).__name__}' object is not an instance of 'str'")
-        path = record_path(record_id)
-
-        def attempt() -> Record:
-            status, body = self._exchange("GET", path)
-            if not 200 <= status < 300:
-                raise status_error(status, body, "GET", self._url(path))
-            return _single_record(body, self._url(path))
-
-        return self._with_retries(attempt)
-
-    get_one_record = get_single_record
+            with deadline(bound):
+                response = pool.send(self._build(pool, request), stream=True)
+                if 200 <= response.status_code < 300:
+                    return response
+                try:
+                    reader = self._reader(request, response, url)
+                    for chunk in response.iter_raw():
+                        if not reader.feed(chunk):
+                            break
+                finally:
+                    response.close()
+        except (httpx.HTTPError, TimeoutError, OSError) as error:
+            raise self._failed(error, request, url, started) from None
+        raise reader.finish().error(request.route.method)

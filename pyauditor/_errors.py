@@ -11,10 +11,11 @@ written for python-auditor catches ``RuntimeError`` today::
     ├── APIStatusError                       the server answered with an error status
     │   ├── RecordExistsError                500 RECORD_EXISTS: the record id is already stored
     │   ├── BadRequestError                  400: the server rejected the request
-    │   ├── NotFoundError                    404: unknown record (update) or unknown route
+    │   ├── NotFoundError                    no such record (update, get_single_record) or route
     │   ├── PayloadTooLargeError             413: the body exceeded the server's 2 MiB limit
     │   └── ServerError                      any other 5xx
     ├── ResponseDecodeError                  an answer that is not what the API promises
+    │   ├── ResponseTooLargeError            an answer larger than the client's size bound
     │   └── StreamDecodeError                a malformed record inside a streamed result
     └── QueueError                           the durable send queue's storage failed
 
@@ -22,9 +23,14 @@ Wrong argument *types* stay :class:`TypeError` and out-of-range integers for fix
 arguments stay :class:`OverflowError`, as in python-auditor.
 
 Messages are a single line and name the value and the rule; they never contain a traceback.
+
+Every exception pickles and unpickles with its attributes (for ``multiprocessing``, logging
+handlers that ship records to another process, and ``copy``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -38,6 +44,7 @@ __all__ = [
     "QueueError",
     "RecordExistsError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "StreamDecodeError",
     "ValidationError",
@@ -62,6 +69,19 @@ class AuditorError(RuntimeError):
     """
 
     records_stored: int | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException pickles as ``cls(*args)`` plus ``__dict__``; the subclasses' keyword-only
+        # arguments would be lost on the way back (APIStatusError's status_code is required).
+        # Re-create the instance without __init__ and restore every attribute instead.
+        return (_restore, (type(self), self.args), self.__dict__)
+
+
+def _restore(cls: type[AuditorError], args: tuple[Any, ...]) -> AuditorError:
+    """Unpickle an :class:`AuditorError`: its message arguments; attributes follow as state."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
 
 
 class ValidationError(AuditorError, ValueError):
@@ -116,6 +136,8 @@ class APIStatusError(AuditorError):
         body: The response body as text (decoded leniently).
         method: HTTP method of the request.
         url: URL of the request.
+        retry_after: Seconds the server asked the client to wait before trying again (its
+            ``Retry-After`` header on a 429 or 503 answer), or ``None``.
     """
 
     def __init__(
@@ -126,12 +148,14 @@ class APIStatusError(AuditorError):
         body: str = "",
         method: str = "",
         url: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body
         self.method = method
         self.url = url
+        self.retry_after = retry_after
 
     @classmethod
     def describe(cls, status_code: int, body: str, method: str, url: str) -> str:
@@ -154,7 +178,13 @@ class BadRequestError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """``404``: an update of a record the server does not have, or an unknown route."""
+    """The server does not have the record, or the route does not exist.
+
+    ``update`` of an unknown record (AUDITOR answers 404), ``get_single_record`` of an unknown
+    id (AUDITOR answers 500, the same as a database failure; the client tells the two apart with
+    one exact ``record_id`` query, and ``status_code`` stays the 500 it got), or a 404 for a
+    path the server does not know.
+    """
 
 
 class PayloadTooLargeError(APIStatusError):
@@ -175,6 +205,22 @@ class ResponseDecodeError(AuditorError):
     def __init__(self, message: str, *, body: str = "") -> None:
         super().__init__(message)
         self.body = body
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """An answer grew past the client's size bound (after decompression); reading stopped.
+
+    The bound keeps a broken or hostile server from filling the client's memory: see
+    ``AuditorClientBuilder.max_answer_size`` (answers read whole: write answers, single records,
+    health checks, error answers) and ``max_record_size`` (each record of a streamed result).
+
+    Attributes:
+        limit: The bound, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int = 0, body: str = "") -> None:
+        super().__init__(message, body=body)
+        self.limit = limit
 
 
 class StreamDecodeError(ResponseDecodeError):

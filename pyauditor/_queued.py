@@ -20,17 +20,17 @@ meant a second copy of the scheduling, backoff and stop logic to keep in step.
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import functools
 import os
 import threading
 import warnings
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, final
+from typing import Any, TypeVar, final
 
-from ._client import _since_query
+from ._api import AsyncAPI, ReadAPI, SyncAPI
+from ._client import AuditorClientBlocking
 from ._errors import AuditorError, ConfigurationError
 from ._protocol import RetryPolicy
 from ._queue import (
@@ -52,17 +52,8 @@ __all__ = ["QueuedAuditorClient", "QueuedAuditorClientBlocking"]
 _T = TypeVar("_T")
 
 
-class _Client(BodySender, Protocol):
-    """What the queued client needs from ``AuditorClient``."""
-
-    async def health_check(self) -> bool: ...
-    async def get(self) -> list[Record]: ...
-    async def advanced_query(self, query_string: str) -> list[Record]: ...
-    async def get_single_record(self, record_id: str) -> Record: ...
-
-
 @final
-class QueuedAuditorClient:
+class QueuedAuditorClient(AsyncAPI, ReadAPI):
     """An AUDITOR client whose writes go through a durable local queue.
 
     Build it with ``await AuditorClientBuilder()...database_path(path).build_queued()``.
@@ -70,9 +61,9 @@ class QueuedAuditorClient:
     once they return, the record is on disk and reaches the server exactly once, whatever
     happens to the process, the network or the server.  A background task delivers the queue
     right after the client is built and then every ``send_interval`` seconds, in batches of up
-    to 2,000 records (``POST /records``).  Reads (``get``, ``advanced_query``,
+    to 2,000 records (``POST /records``).  Reads (``get``, ``advanced_query``, ``iter_records``,
     ``get_single_record``, ``get_started_since``, ``get_stopped_since``, ``health_check``) go
-    straight to the server.
+    straight to the server, exactly as in :class:`AuditorClient`.
 
     What the server refuses for good (400 invalid record, 413 too large, 404 update of a record
     it does not have) is kept in a dead-letter table with the server's message
@@ -102,8 +93,9 @@ class QueuedAuditorClient:
     """
 
     __slots__ = ("_client", "_sender", "_stop_timeout", "_stopped", "_store")
+    _delegate = "_client"  # the reads: AuditorClient's
 
-    _client: _Client
+    _client: BodySender
     _store: QueueStore
     _sender: AsyncSender
     _stop_timeout: float
@@ -118,7 +110,7 @@ class QueuedAuditorClient:
     @classmethod
     async def _start(
         cls,
-        client: _Client,
+        client: BodySender,
         *,
         database_path: str | os.PathLike[str] | None,
         send_interval: float,
@@ -186,7 +178,7 @@ class QueuedAuditorClient:
         body = record_add_body(record)
         await self._enqueue([("insert", record.record_id, body)])
 
-    async def bulk_insert(self, records: Sequence[Record]) -> None:
+    async def bulk_insert(self, records: Iterable[Record]) -> None:
         """Queue many records for insertion in one transaction: all of them or none.
 
         Raises:
@@ -212,39 +204,6 @@ class QueuedAuditorClient:
 
     async def _enqueue(self, items: list[tuple[Kind, str, str]]) -> None:
         await self._sender.store_call(self._store.enqueue, items)
-
-    # -- reads: straight to the server -------------------------------------------------------
-
-    async def health_check(self) -> bool:
-        """True if the server answers its health check with 2xx; never raises."""
-        return await self._client.health_check()
-
-    async def get(self) -> list[Record]:
-        """Every record on the server (see ``AuditorClient.get``)."""
-        return await self._client.get()
-
-    async def advanced_query(self, query_string: str) -> list[Record]:
-        """The records matching a ``QueryBuilder().build()`` string (see ``AuditorClient``)."""
-        return await self._client.advanced_query(query_string)
-
-    async def get_single_record(self, record_id: str) -> Record:
-        """The record with this id (see ``AuditorClient.get_single_record``)."""
-        return await self._client.get_single_record(record_id)
-
-    async def get_one_record(self, record_id: str) -> Record:
-        """Alias of :meth:`get_single_record` (the name python-auditor's docs use)."""
-        return await self._client.get_single_record(record_id)
-
-    async def get_started_since(self, timestamp: _dt.datetime) -> list[Record]:
-        """Deprecated: records started at or after ``timestamp``; use ``advanced_query``."""
-        # Built here rather than delegated, so the DeprecationWarning names the caller's line.
-        query = _since_query("get_started_since", "start_time", timestamp)
-        return await self._client.advanced_query(query)
-
-    async def get_stopped_since(self, timestamp: _dt.datetime) -> list[Record]:
-        """Deprecated: records stopped at or after ``timestamp``; use ``advanced_query``."""
-        query = _since_query("get_stopped_since", "stop_time", timestamp)
-        return await self._client.advanced_query(query)
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -327,7 +286,7 @@ def _checked(
     return location
 
 
-def _insert_items(records: Sequence[Record]) -> list[tuple[Kind, str, str]]:
+def _insert_items(records: Iterable[Record]) -> list[tuple[Kind, str, str]]:
     if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
         raise type_error(records, "Sequence")
     records = list(records)  # iterated twice below
@@ -335,15 +294,6 @@ def _insert_items(records: Sequence[Record]) -> list[tuple[Kind, str, str]]:
     return [
         ("insert", record.record_id, body) for record, body in zip(records, bodies, strict=True)
     ]
-
-
-class _BlockingReader(Protocol):
-    """What the blocking queued client needs from ``AuditorClientBlocking``: the reads."""
-
-    def health_check(self) -> bool: ...
-    def get(self) -> list[Record]: ...
-    def advanced_query(self, query_string: str) -> list[Record]: ...
-    def get_single_record(self, record_id: str) -> Record: ...
 
 
 class _LoopThread:
@@ -372,7 +322,7 @@ class _LoopThread:
 
 
 @final
-class QueuedAuditorClientBlocking:
+class QueuedAuditorClientBlocking(SyncAPI, ReadAPI):
     """:class:`QueuedAuditorClient` for synchronous code: the same queue, no ``await``.
 
     Writes commit to the durable queue before they return; a background thread delivers the
@@ -393,8 +343,9 @@ class QueuedAuditorClientBlocking:
     """
 
     __slots__ = ("_loop", "_reader", "_sender", "_stop_timeout", "_stopped", "_store")
+    _delegate = "_reader"  # the reads: AuditorClientBlocking's
 
-    _reader: _BlockingReader
+    _reader: AuditorClientBlocking
     _store: QueueStore
     _loop: _LoopThread
     _sender: AsyncSender
@@ -411,7 +362,7 @@ class QueuedAuditorClientBlocking:
     def _start(
         cls,
         client: BodySender,
-        reader: _BlockingReader,
+        reader: AuditorClientBlocking,
         *,
         database_path: str | os.PathLike[str] | None,
         send_interval: float,
@@ -466,7 +417,7 @@ class QueuedAuditorClientBlocking:
         body = record_add_body(record)
         self._store.enqueue([("insert", record.record_id, body)])
 
-    def bulk_insert(self, records: Sequence[Record]) -> None:
+    def bulk_insert(self, records: Iterable[Record]) -> None:
         """Queue many records in one transaction: all of them or none."""
         self._store.enqueue(_insert_items(records))
 
@@ -474,38 +425,6 @@ class QueuedAuditorClientBlocking:
         """Queue an update (the record's stop time); sent after the record's queued insert."""
         body = record_update_body(record)
         self._store.enqueue([("update", record.record_id, body)])
-
-    # -- reads: straight to the server -------------------------------------------------------
-
-    def health_check(self) -> bool:
-        """True if the server answers its health check with 2xx; never raises."""
-        return self._reader.health_check()
-
-    def get(self) -> list[Record]:
-        """Every record on the server (see ``AuditorClientBlocking.get``)."""
-        return self._reader.get()
-
-    def advanced_query(self, query_string: str) -> list[Record]:
-        """The records matching a ``QueryBuilder().build()`` string."""
-        return self._reader.advanced_query(query_string)
-
-    def get_single_record(self, record_id: str) -> Record:
-        """The record with this id."""
-        return self._reader.get_single_record(record_id)
-
-    def get_one_record(self, record_id: str) -> Record:
-        """Alias of :meth:`get_single_record`."""
-        return self._reader.get_single_record(record_id)
-
-    def get_started_since(self, timestamp: _dt.datetime) -> list[Record]:
-        """Deprecated: records started at or after ``timestamp``; use ``advanced_query``."""
-        query = _since_query("get_started_since", "start_time", timestamp)
-        return self._reader.advanced_query(query)
-
-    def get_stopped_since(self, timestamp: _dt.datetime) -> list[Record]:
-        """Deprecated: records stopped at or after ``timestamp``; use ``advanced_query``."""
-        query = _since_query("get_stopped_since", "stop_time", timestamp)
-        return self._reader.advanced_query(query)
 
     # -- the queue ---------------------------------------------------------------------------
 

@@ -118,11 +118,44 @@ def test_record_exists_with_200_still_raises_like_python_auditor() -> None:
     check_write_answer(200, b"RECORD_EXISTS", "PUT", "u")  # python-auditor's update succeeds
 
 
-def test_warning_answers_are_success_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    body = b'{"warning":"Record already exists, but the error was ignored due to AUDITOR configuration."}'
-    with caplog.at_level(logging.WARNING, logger="pyauditor"):
-        check_write_answer(200, body, "POST", "http://h/record")
-    assert "Record already exists" in caplog.text
+@pytest.mark.parametrize("batch", [False, True])
+def test_warning_answers_to_inserts_are_record_exists_never_success(
+    caplog: pytest.LogCaptureFixture, batch: bool
+) -> None:
+    """``ignore_record_exists_error``: POST /record's warning means the id exists; POST
+    /records' means the whole batch was rolled back.  Neither stored what was sent."""
+    body = b'{"warning":"One or more records already exist, but the error was ignored due to AUDITOR configuration."}'
+    with (
+        caplog.at_level(logging.INFO, logger="pyauditor"),
+        pytest.raises(RecordExistsError) as caught,
+    ):
+        check_write_answer(200, body, "POST", "http://h/records", batch=batch)
+    assert caught.value.status_code == 200
+    assert caught.value.body == body.decode()
+    assert "already exist" in caplog.text
+    assert ("nothing of the batch" in caplog.text) is batch
+
+
+def test_a_warning_answer_to_an_update_is_success() -> None:
+    check_write_answer(200, b'{"warning":"x"}', "PUT", "http://h/record")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"warning":' + b"[" * 100_000,
+        b'{"a":' * 100_000 + b'"warning"',
+        b'{"warning":' + b"9" * 5000 + b"}",
+        b'{"x":' + b"9" * 5000 + b',"warning":"w"}',
+        b"\xff\xfe\x00garbage",
+    ],
+)
+def test_write_answers_never_raise_anything_but_typed_errors(body: bytes) -> None:
+    try:
+        check_write_answer(200, body, "POST", "u", batch=True)
+    except AuditorError:
+        pass
 
 
 def test_non_json_2xx_bodies_are_ignored(caplog: pytest.LogCaptureFixture) -> None:

@@ -60,7 +60,7 @@ def test_builder_vector(vector: dict[str, Any]) -> None:
     if vector["message"] == "INVALID_TIME_INTERVAL":
         assert isinstance(caught.value, ConfigurationError)
         assert "INVALID_TIME_INTERVAL" in str(caught.value)
-        assert "timeout must be >= 0" in str(caught.value)
+        assert "timeout must be a finite number of seconds > 0, got -1" in str(caught.value)
     elif "cannot create" not in vector["message"]:
         assert str(caught.value) == vector["message"]
 
@@ -70,10 +70,15 @@ def test_defaults() -> None:
     settings = builder._settings()
     assert settings.base_url == "http://127.0.0.1:8080"
     assert settings.timeout == 30
-    assert settings.send_interval == 60
-    assert settings.database_path is None
+    assert settings.queue.send_interval == 60
+    assert settings.queue.database_path is None
+    assert settings.queue.retry is None, "the queue keeps its own backoff unless retries() is set"
     assert settings.ssl_context is None
     assert settings.retry.max_retries == 2
+    assert settings.max_answer_bytes == 8 * 1024 * 1024
+    assert settings.max_record_bytes == 8 * 1024 * 1024
+    assert settings.transport is None
+    assert settings.async_transport is None
 
 
 def test_setters_return_the_builder_and_it_builds_many_clients() -> None:

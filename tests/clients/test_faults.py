@@ -185,13 +185,20 @@ def test_error_answers_to_writes_raise(
     assert server.count() == 0
 
 
-def test_warning_answers_are_success(api: Blockingly, server_factory: Any) -> None:
+@pytest.mark.parametrize("kind", ["async", "blocking"])
+def test_a_warning_answer_to_an_insert_is_record_exists_never_success(
+    kind: str, server_factory: Any
+) -> None:
+    """``ignore_record_exists_error`` answers a duplicate 200 with a warning: nothing stored."""
     server = server_factory(ignore_record_exists_error=True)
-    client = Blockingly(builder_for(server).build_blocking())
+    builder = builder_for(server)
+    client = Blockingly(builder.build() if kind == "async" else builder.build_blocking())
     client.add(job("r1"))
-    client.add(job("r1"))
+    with pytest.raises(RecordExistsError) as caught:
+        client.add(job("r1", site="elsewhere"))
+    assert caught.value.status_code == 200
+    assert "warning" in caught.value.body
     assert server.count() == 1
-    del api
 
 
 # -- broken GET /records streams ----------------------------------------------------------------

@@ -63,7 +63,18 @@ class Blockingly:
         if inspect.iscoroutinefunction(attr):
             return lambda *args, **kwargs: asyncio.run(attr(*args, **kwargs))
         if name == "iter_records":
-            return lambda *args, **kwargs: list(attr(*args, **kwargs))
+
+            def drain(*args: Any, **kwargs: Any) -> list[Any]:
+                records = attr(*args, **kwargs)
+                if hasattr(records, "__aiter__"):
+
+                    async def run() -> list[Any]:
+                        return [item async for item in records]
+
+                    return asyncio.run(run())
+                return list(records)
+
+            return drain
         return attr  # type: ignore[no-any-return]
 
 
@@ -182,10 +193,49 @@ def test_get_single_record_encodes_the_id(api: Blockingly, record_id: str) -> No
     assert api.get_single_record(record_id).record_id == record_id
 
 
-def test_get_single_record_of_an_unknown_id_is_a_server_error(api: Blockingly) -> None:
-    with pytest.raises(ServerError) as caught:
+def test_get_single_record_of_an_unknown_id_is_not_found_after_one_confirming_query(
+    api: Blockingly, server: AuditorTestServer
+) -> None:
+    api.add(job("present"))
+    before = len(logged(server, 1))
+    with pytest.raises(NotFoundError) as caught:
         api.get_single_record("missing")
+    assert isinstance(caught.value, RuntimeError)
+    assert caught.value.status_code == 500, "what AUDITOR answers; the class says what it means"
+    assert "'missing'" in str(caught.value)
+    seen = [(r.method, r.path, r.query) for r in logged(server, before + 2)[before:]]
+    assert seen == [
+        ("GET", "/record/missing", ""),
+        ("GET", "/records", "record_id=missing&limit=1"),
+    ], "one confirming query and no retries"
+
+
+@pytest.mark.parametrize("record_id", ["", " ", "\t\n", "\u3000"])
+def test_get_single_record_of_a_blank_id_sends_nothing(
+    api: Blockingly, server: AuditorTestServer, record_id: str
+) -> None:
+    with pytest.raises(ValidationError, match="record_id") as caught:
+        api.get_single_record(record_id)
+    assert caught.value.field == "record_id"
+    assert server.requests == []
+
+
+def test_get_single_record_keeps_a_real_server_failure_a_server_error(
+    server: AuditorTestServer,
+) -> None:
+    """A 500 for a record the confirming query finds is the server's trouble: retried."""
+    from pyauditor.testing import Respond
+
+    client = builder_for(server).retries(1, initial_delay=0.01).build_blocking()
+    client.add(job("r1"))
+    server.inject(
+        Respond(500, '{"error":"database down"}'), method="GET", path="/record/r1", times=2
+    )
+    with pytest.raises(ServerError) as caught:
+        client.get_single_record("r1")
     assert caught.value.status_code == 500
+    gets = [r.path for r in logged(server, 5) if r.method == "GET"]
+    assert gets == ["/record/r1", "/records", "/record/r1", "/records"], "retried once"
 
 
 def test_advanced_query_with_every_filter_kind(api: Blockingly) -> None:

@@ -88,6 +88,12 @@ def improvement(vector: dict[str, Any]) -> tuple[str, type[BaseException] | None
         if vector.get("exception"):
             return None
         return "a failed write is never reported as success (python-auditor: quirk 1)", AuditorError
+    if is_post and 200 <= status < 300 and '"warning"' in body:
+        return (
+            "an ignore_record_exists_error warning means the records sent were not stored "
+            "(POST /records: nothing of the batch): never reported as success",
+            RecordExistsError,
+        )
     if "health_check" in python and 300 <= status < 400:
         return "health_check is True only for 2xx", None
     if "get_single_record" in python:

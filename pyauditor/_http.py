@@ -1,0 +1,239 @@
+"""The httpx side of both clients: connection pools, transports, deadlines, failures.
+
+What the shells in :mod:`pyauditor._client` share about httpx, so that they hold only their
+send loops:
+
+* :func:`blocking_pool` and :func:`async_pool` make the httpx clients (connection pools) from
+  the settings: TLS context, headers, per-operation timeouts, and a transport given to the
+  builder (kept the caller's: closing a pyauditor client does not close it).
+* The blocking client's whole-request deadline.  httpx bounds each socket operation by its
+  timeout, not a request as a whole, so a server that sends its answer one byte at a time
+  holds a blocking caller indefinitely.  :func:`deadline` sets the instant a request must be
+  done by; the network streams of the pool bound every connect, read and write by what is left
+  of it (:class:`_DeadlineBackend`).  The async client uses ``asyncio.timeout_at`` instead.
+* :func:`transport_error` turns httpx's exceptions into pyauditor's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import ssl
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+from ._errors import APIConnectionError, AuditorError
+from ._protocol import ACCEPT_ENCODING, USER_AGENT, timeout_error
+from ._settings import ClientSettings
+
+__all__ = [
+    "async_pool",
+    "blocking_pool",
+    "deadline",
+    "has_deadline_streams",
+    "transport_error",
+    "verify_context",
+]
+
+logger = logging.getLogger("pyauditor")
+
+HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
+JSON_BODY = {"Content-Type": "application/json"}
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pyauditor_deadline", default=None
+)
+_WRITE_STEP = 64 * 1024
+
+
+@contextlib.contextmanager
+def deadline(end: float | None) -> Iterator[None]:
+    """Bound the blocking network operations in this block by ``end`` (a monotonic instant).
+
+    Set around each step that waits for the network (sending a request, reading a chunk), never
+    across a ``yield``: a generator may be resumed in another thread or context.
+    """
+    token = _DEADLINE.set(end)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` shortened to what is left of the current deadline."""
+    end = _DEADLINE.get()
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every operation ends by the current deadline."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        # In steps, so that a server reading slowly cannot stretch one write past the deadline.
+        view = memoryview(buffer)
+        for start in range(0, len(view), _WRITE_STEP) or (0,):
+            piece = bytes(view[start : start + _WRITE_STEP])
+            self._inner.write(piece, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens :class:`_DeadlineStream` connections (connecting is bounded too)."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.connect_tcp(host, port, bounded, local_address, socket_options)
+        )
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _enforce_deadlines(client: httpx.Client) -> None:
+    """Give every httpcore pool of ``client`` deadline-bounded network streams.
+
+    httpx has no public way to choose the network backend of its transports, so this reaches
+    into two private attributes (httpx's ``_transport``/``_mounts``, httpcore's
+    ``_network_backend``), pinned by ``httpx<0.29``; tests/clients check that it took effect.
+    Transports that are not httpx's own (a ``MockTransport``) are left alone: for them the
+    deadline is checked between chunks.
+    """
+    for transport in (client._transport, *client._mounts.values()):
+        _bound_pool(transport)
+
+
+def _bound_pool(transport: object) -> None:
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+
+
+def has_deadline_streams(client: httpx.Client) -> bool:
+    """True if the default transport of ``client`` bounds its streams by the deadline."""
+    pool = getattr(client._transport, "_pool", None)
+    return isinstance(getattr(pool, "_network_backend", None), _DeadlineBackend)
+
+
+class _Borrowed(httpx.BaseTransport):
+    """A transport given to the builder: used, never closed (it stays the caller's)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+
+class _AsyncBorrowed(httpx.AsyncBaseTransport):
+    """An async transport given to the builder: used, never closed."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+
+def verify_context(settings: ClientSettings) -> ssl.SSLContext:
+    """The TLS context of a client's connection pools."""
+    if settings.ssl_context is not None:
+        return settings.ssl_context
+    if settings.base_url[:8].lower() == "https://":
+        return httpx.create_ssl_context()  # httpx's default trust store
+    # Plain HTTP never negotiates TLS (redirects are not followed).  A context with
+    # verification on but no trusted CA costs nothing to make and would refuse any TLS peer.
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def blocking_pool(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.Client:
+    """The blocking client's connection pool."""
+    given = settings.transport
+    client = httpx.Client(
+        timeout=httpx.Timeout(settings.timeout),
+        verify=verify,
+        headers=HEADERS,
+        follow_redirects=False,
+        transport=None if given is None else _Borrowed(given),
+    )
+    _enforce_deadlines(client)
+    _bound_pool(given)  # a transport of httpx's own (a proxy, say) gets the deadline too
+    return client
+
+
+def async_pool(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.AsyncClient:
+    """A connection pool of the async client (it makes one per event loop)."""
+    given = settings.async_transport
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout),
+        verify=verify,
+        headers=HEADERS,
+        follow_redirects=False,
+        transport=None if given is None else _AsyncBorrowed(given),
+    )
+
+
+def transport_error(
+    error: BaseException, method: str, url: str, timeout: float, *, whole: bool = True
+) -> AuditorError:
+    """Translate an httpx (or asyncio) failure into pyauditor's exception tree."""
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
+        return timeout_error(method, url, timeout, whole=whole)
+    detail = str(error) or type(error).__name__
+    if isinstance(error, httpx.ConnectError):
+        reason = f"cannot connect: {detail}"
+    elif isinstance(error, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        reason = f"the connection broke: {detail}"
+    else:
+        reason = detail
+    return APIConnectionError(f"{method} {url} failed: {reason}", method=method, url=url)

@@ -1,0 +1,694 @@
+"""Every public operation of the clients, described once as data: no I/O.
+
+Requests as data, as in lightkube (``prepare_request``/``handle_response``) and openai-python's
+``_base_client``: an operation is a :class:`Plan`, which says what to send (:class:`Request`:
+route, path, body), how each answer is judged and decoded, and whether the operation may be
+retried.  The async and the blocking client each have one small ``_call`` that runs a plan with
+a :class:`Run` (which request next, wait and retry, or done) and does nothing but send; so the
+two clients cannot differ in what they send or how they read the answers.
+
+A plan's *flow* is a generator, like httpx's authentication flows: it yields a
+:class:`Request`, receives the :class:`Answer` (or, thrown in, the
+:class:`~pyauditor.AuditorError` the request failed with) and finally returns the result or
+raises.  Most operations make one request; ``get_single_record`` may make a second one to tell a
+missing record from a failing server, and ``bulk_insert`` one per body.
+
+Calling an operation from other code::
+
+    plan = operations.add(record)            # validates; nothing is sent yet
+    await async_client._call(plan)           # AuditorClient: send it, judge the answer
+    blocking_client._call(plan)              # AuditorClientBlocking: the same, blocking
+
+Methods and paths are written in :data:`ROUTES` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, Final, Generic, TypeVar
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuditorError,
+    NotFoundError,
+    ValidationError,
+)
+from ._protocol import (
+    MAX_RETRY_AFTER,
+    BodyReader,
+    ContentDecoder,
+    RetryPolicy,
+    batch_json_array,
+    check_write_answer,
+    decode_error,
+    parse_retry_after,
+    record_path,
+    status_error,
+    wants_retry_after,
+)
+from ._query import QueryBuilder
+from ._records import (
+    Record,
+    record_add_body,
+    record_from_server,
+    record_stream_decoder,
+    record_update_body,
+    records_wire_json,
+)
+from ._time import format_offset, to_naive_utc
+from ._validation import _name_problem, check_str, describe, type_error
+
+__all__ = [
+    "ADD_RECORD",
+    "BULK_ADD_RECORDS",
+    "GET_RECORD",
+    "HEALTH_CHECK",
+    "QUERY_RECORDS",
+    "ROUTES",
+    "UPDATE_RECORD",
+    "Answer",
+    "AnswerReader",
+    "Done",
+    "Plan",
+    "RecordStream",
+    "RecordsReader",
+    "Request",
+    "Route",
+    "Run",
+    "Wait",
+    "add",
+    "advanced_query",
+    "bulk_insert",
+    "get",
+    "get_single_record",
+    "health_check",
+    "iter_records",
+    "since",
+    "update",
+    "write",
+    "write_request",
+]
+
+logger = logging.getLogger("pyauditor")
+
+_T = TypeVar("_T")
+
+
+# -- routes: the one place for methods and paths ----------------------------------------------
+
+
+class Route:
+    """One operation of openapi.yaml: its ``operationId``, method and path template."""
+
+    __slots__ = ("method", "operation_id", "path")
+
+    def __init__(self, operation_id: str, method: str, path: str) -> None:
+        self.operation_id = operation_id
+        self.method = method
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"<Route {self.operation_id}: {self.method} {self.path}>"
+
+
+HEALTH_CHECK: Final = Route("health_check", "GET", "/health_check")
+ADD_RECORD: Final = Route("add_record", "POST", "/record")
+BULK_ADD_RECORDS: Final = Route("bulk_add_records", "POST", "/records")
+UPDATE_RECORD: Final = Route("update_record", "PUT", "/record")
+GET_RECORD: Final = Route("get_record", "GET", "/record/{record_id}")
+QUERY_RECORDS: Final = Route("query_records", "GET", "/records")
+
+ROUTES: Final = (
+    HEALTH_CHECK,
+    ADD_RECORD,
+    BULK_ADD_RECORDS,
+    UPDATE_RECORD,
+    GET_RECORD,
+    QUERY_RECORDS,
+)
+"""Every route the clients use, by ``operationId`` of openapi.yaml."""
+
+_WRITES: Final = {(r.method, r.path): r for r in (ADD_RECORD, BULK_ADD_RECORDS, UPDATE_RECORD)}
+
+
+# -- requests and answers ---------------------------------------------------------------------
+
+
+class Request:
+    """One HTTP request of an operation.
+
+    Attributes:
+        route: The operation it belongs to (method, ``operationId``).
+        path: The path to append to the client's base URL, query string included.
+        body: The JSON body, or ``None``.
+        records: True when a 2xx answer is a stream of records, decoded as it arrives
+            (``GET /records``); the :class:`Answer` then carries them instead of the body.
+    """
+
+    __slots__ = ("body", "path", "records", "route")
+
+    def __init__(
+        self, route: Route, path: str, body: bytes | None = None, *, records: bool = False
+    ) -> None:
+        self.route = route
+        self.path = path
+        self.body = body
+        self.records = records
+
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+        return self.route.method
+
+    def __repr__(self) -> str:
+        return f"<Request {self.route.method} {self.path}>"
+
+
+class Answer:
+    """What a shell hands back for a request: status, body (bounded) or records, and context.
+
+    Attributes:
+        status: The HTTP status.
+        body: The body, decompressed; for a 2xx answer to a records request, empty.
+        url: The URL the request went to (for messages).
+        retry_after: The ``Retry-After`` of a 429 or 503 answer, in seconds, or ``None``.
+        records: The decoded records of a 2xx answer to a records request, else ``None``.
+    """
+
+    __slots__ = ("body", "records", "retry_after", "status", "url")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        url: str,
+        *,
+        retry_after: float | None = None,
+        records: list[Record] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.url = url
+        self.retry_after = retry_after
+        self.records = records
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    def error(self, method: str) -> APIStatusError:
+        """The exception for this (error) answer."""
+        return status_error(self.status, self.body, method, self.url, retry_after=self.retry_after)
+
+
+class RecordsReader:
+    """Decode the records of a streamed ``GET /records`` answer from its raw chunks.
+
+    Undoes the ``Content-Encoding`` in bounded steps and hands the text to the record codec's
+    stream decoder; the per-record size bound is the decoder's.
+    """
+
+    __slots__ = ("_content", "_decoder")
+
+    def __init__(self, encoding: str | None, what: str, max_record_bytes: int) -> None:
+        self._content = ContentDecoder(encoding, what)
+        # The record codec owns the per-record bound; max_record_bytes is what it is given.
+        self._decoder = record_stream_decoder()
+
+    @property
+    def count(self) -> int:
+        """How many records were handed out so far."""
+        return self._decoder.count
+
+    def feed(self, data: bytes) -> list[Record]:
+        """The records a raw chunk completes."""
+        if self._content.identity:
+            return self._decoder.feed(data)
+        records: list[Record] = []
+        for piece in self._content.decode(data):
+            records += self._decoder.feed(piece)
+        return records
+
+    def finish(self) -> list[Record]:
+        """The records completed by the end of the body; raises if it is cut off."""
+        records: list[Record] = []
+        for piece in self._content.finish():
+            records += self._decoder.feed(piece)
+        records += self._decoder.finish()
+        return records
+
+
+class AnswerReader:
+    """Turn a response into an :class:`Answer` as its raw chunks arrive (no I/O of its own).
+
+    A shell makes one per response, feeds it every raw chunk while :meth:`feed` returns True,
+    and hands :meth:`finish`'s Answer to the plan.  A 2xx answer to a records request is decoded
+    into records; any other answer is read within ``max_answer_bytes`` (a success answer larger
+    than that raises :class:`~pyauditor.ResponseTooLargeError`, an error answer is cut there).
+    """
+
+    __slots__ = ("_body", "_collected", "_records", "_retry_after", "_status", "_url")
+
+    def __init__(
+        self,
+        request: Request,
+        status: int,
+        headers: Any,
+        url: str,
+        max_answer_bytes: int,
+        max_record_bytes: int,
+    ) -> None:
+        what = f"{request.route.method} {url}"
+        encoding = headers.get("content-encoding")
+        self._status = status
+        self._url = url
+        self._retry_after = (
+            parse_retry_after(headers.get("retry-after")) if wants_retry_after(status) else None
+        )
+        ok = 200 <= status < 300
+        self._collected: list[Record] = []
+        self._records: RecordsReader | None = None
+        self._body: BodyReader | None = None
+        if request.records and ok:
+            self._records = RecordsReader(encoding, what, max_record_bytes)
+        else:
+            self._body = BodyReader(encoding, max_answer_bytes, what, error=not ok)
+
+    def feed(self, data: bytes) -> bool:
+        """Add a raw chunk; False once nothing more is needed."""
+        if self._body is not None:
+            return self._body.feed(data)
+        assert self._records is not None
+        self._collected += self._records.feed(data)
+        return True
+
+    def finish(self) -> Answer:
+        """The answer, once the body ended (or reading stopped)."""
+        if self._body is not None:
+            return Answer(
+                self._status, self._body.finish(), self._url, retry_after=self._retry_after
+            )
+        assert self._records is not None
+        records = self._collected
+        records += self._records.finish()
+        return Answer(self._status, b"", self._url, records=records)
+
+
+Flow = Generator[Request, Answer, _T]
+"""A plan's conversation: yields requests, receives answers, returns the result."""
+
+
+class Plan(Generic[_T]):
+    """One call of a public operation: its flow, and whether it may be retried.
+
+    Attributes:
+        flow: Starts the conversation (called again for each retry).
+        retryable: Reads are retried as the client's :class:`RetryPolicy` says; writes never.
+        fallback: Turns a final error into the result instead of raising it (``health_check``
+            answers False rather than raising).
+        same_as: The public operation and arguments this plan is identical to, when it is one
+            operation expressed by another (``get_started_since`` is an ``advanced_query``);
+            clients that forward operations to another client forward that one.
+    """
+
+    __slots__ = ("fallback", "flow", "retryable", "same_as")
+
+    def __init__(
+        self,
+        flow: Callable[[], Flow[_T]],
+        *,
+        retryable: bool,
+        fallback: Callable[[AuditorError], _T] | None = None,
+        same_as: tuple[str, tuple[Any, ...]] | None = None,
+    ) -> None:
+        self.flow = flow
+        self.retryable = retryable
+        self.fallback = fallback
+        self.same_as = same_as
+
+
+class Done(Generic[_T]):
+    """A plan's result."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: _T) -> None:
+        self.value = value
+
+
+class Wait:
+    """Sleep ``seconds``, then send the request :meth:`Run.again` returns."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+def _log_retry(error: Exception, wait: float, retry: int, policy: RetryPolicy) -> None:
+    logger.info(
+        "retrying in %.2f s (retry %d of %d) after: %s", wait, retry, policy.max_retries, error
+    )
+
+
+class Run(Generic[_T]):
+    """Drives one plan for a shell: the next request, a wait before a retry, or the result.
+
+    A shell's ``_call`` is then just::
+
+        run = Run(plan, policy, timeout)
+        step = run.start()
+        while True:
+            if type(step) is Request: step = run.advance(<send step: Answer or AuditorError>)
+            elif type(step) is Wait: <sleep step.seconds>; step = run.again()
+            else: return step.value
+    """
+
+    __slots__ = ("_budget", "_flow", "_plan", "_policy", "_retries")
+
+    def __init__(self, plan: Plan[_T], policy: RetryPolicy, timeout: float) -> None:
+        self._plan = plan
+        self._policy = policy
+        self._budget = min(timeout, MAX_RETRY_AFTER)
+        self._retries = 0
+        self._flow = plan.flow()
+
+    def start(self) -> Request | Done[_T]:
+        """The first request (or the result of a plan with nothing to send)."""
+        try:
+            return next(self._flow)
+        except StopIteration as done:
+            return Done(done.value)
+
+    def again(self) -> Request | Done[_T]:
+        """The first request of a retry (after a :class:`Wait`)."""
+        self._flow = self._plan.flow()
+        return self.start()
+
+    def advance(self, outcome: Answer | AuditorError) -> Request | Wait | Done[_T]:
+        """Hand the outcome of the last request to the flow; say what to do next.
+
+        Raises:
+            AuditorError: the operation failed for good.
+        """
+        try:
+            if type(outcome) is Answer:
+                return self._flow.send(outcome)
+            assert isinstance(outcome, AuditorError)
+            return self._flow.throw(outcome)
+        except StopIteration as done:
+            return Done(done.value)
+        except AuditorError as error:
+            if self._plan.retryable and isinstance(error, APIConnectionError | APIStatusError):
+                wait = self._policy.wait_before_retry(error, self._retries, self._budget)
+                if wait is not None:
+                    self._retries += 1
+                    _log_retry(error, wait, self._retries, self._policy)
+                    return Wait(wait)
+            if self._plan.fallback is None:
+                raise
+            return Done(self._plan.fallback(error))
+
+
+# -- the operations ---------------------------------------------------------------------------
+
+
+def _record_arg(record: object) -> Record:
+    if not isinstance(record, Record):
+        raise type_error(record, "Record")
+    return record
+
+
+def _write_flow(request: Request, batch: bool = False) -> Flow[None]:
+    answer = yield request
+    check_write_answer(answer.status, answer.body, request.method, answer.url, batch=batch)
+
+
+def health_check() -> Plan[bool]:
+    """``GET /health_check``: True for a 2xx answer; every failure (after retries) is False."""
+
+    def flow() -> Flow[bool]:
+        answer = yield Request(HEALTH_CHECK, HEALTH_CHECK.path)
+        if answer.ok:
+            return True
+        if 300 <= answer.status < 400:
+            return False  # a redirect is not a healthy AUDITOR (redirects are not followed)
+        raise answer.error(HEALTH_CHECK.method)
+
+    return Plan(flow, retryable=True, fallback=_unhealthy)
+
+
+def _unhealthy(error: AuditorError) -> bool:
+    logger.info("health check failed: %s", error)
+    return False
+
+
+def add(record: Record) -> Plan[None]:
+    """``POST /record``; the record is validated now."""
+    body = record_add_body(_record_arg(record)).encode("utf-8")
+    request = Request(ADD_RECORD, ADD_RECORD.path, body)
+    return Plan(lambda: _write_flow(request), retryable=False)
+
+
+def update(record: Record) -> Plan[None]:
+    """``PUT /record``; the record is validated now (it needs a stop time)."""
+    body = record_update_body(_record_arg(record)).encode("utf-8")
+    request = Request(UPDATE_RECORD, UPDATE_RECORD.path, body)
+    return Plan(lambda: _write_flow(request), retryable=False)
+
+
+def bulk_insert(records: Iterable[Record]) -> Plan[None]:
+    """``POST /records`` in bodies under the server's limit; every record is validated now.
+
+    A failure sets ``records_stored`` on the error: the records before the failed body are
+    stored (each body is all-or-nothing on the server), it and the ones after it are not.
+    """
+    if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
+        raise type_error(records, "Sequence")
+    texts = records_wire_json(records)  # validates them all before anything is sent
+
+    def flow() -> Flow[None]:
+        for start, _stop, body in batch_json_array(texts):
+            try:
+                yield from _write_flow(
+                    Request(BULK_ADD_RECORDS, BULK_ADD_RECORDS.path, body), batch=True
+                )
+            except AuditorError as error:
+                error.records_stored = start
+                raise
+
+    return Plan(flow, retryable=False)
+
+
+def write_request(method: str, path: str, body: bytes) -> Request:
+    """The request of a write whose JSON body is already built.
+
+    ``(method, path)`` must be one of ``POST /record``, ``POST /records``, ``PUT /record``.
+    """
+    route = _WRITES.get((method, path))
+    if route is None:
+        raise ValueError(f"{method} {path} is not a write operation of the AUDITOR API")
+    return Request(route, route.path, body)
+
+
+def write(method: str, path: str, body: bytes) -> Plan[None]:
+    """A write whose JSON body is already built (the queue stores bodies); never retried."""
+    request = write_request(method, path, body)
+    batch = request.route is BULK_ADD_RECORDS
+    return Plan(lambda: _write_flow(request, batch), retryable=False)
+
+
+def _records_of(request: Request) -> Flow[list[Record]]:
+    answer = yield request
+    if answer.records is None:
+        raise answer.error(request.method)
+    return answer.records
+
+
+def _query_path(query_string: str) -> str:
+    # Verbatim, as python-auditor: QueryBuilder.build() output is already encoded, and a
+    # hand-written string is sent as the caller wrote it (httpx only escapes what a URL cannot
+    # carry, as reqwest does).
+    if type(query_string) is not str:
+        query_string = check_str(query_string)
+    return QUERY_RECORDS.path + "?" + query_string
+
+
+def get() -> Plan[list[Record]]:
+    """``GET /records``: every record."""
+    request = Request(QUERY_RECORDS, QUERY_RECORDS.path, records=True)
+    return Plan(lambda: _records_of(request), retryable=True)
+
+
+def advanced_query(query_string: str) -> Plan[list[Record]]:
+    """``GET /records?<query_string>``."""
+    request = Request(QUERY_RECORDS, _query_path(query_string), records=True)
+    return Plan(lambda: _records_of(request), retryable=True)
+
+
+_DEPRECATED_SINCE = (
+    "{name} is deprecated since AUDITOR 0.4: use advanced_query(QueryBuilder().{field}("
+    "Operator().gte(Value.set_datetime(timestamp))).build()) instead"
+)
+
+
+def _stacklevel_outside_pyauditor() -> int:
+    """The ``stacklevel`` that makes a warning name the first caller outside pyauditor."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == (
+        "pyauditor"
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def since(name: str, field: str, timestamp: object) -> Plan[list[Record]]:
+    """``get_started_since``/``get_stopped_since``, with python-auditor's deprecation warning."""
+    when = to_naive_utc(timestamp, "timestamp")
+    warnings.warn(
+        _DEPRECATED_SINCE.format(name=name, field=f"with_{field}"),
+        DeprecationWarning,
+        stacklevel=_stacklevel_outside_pyauditor(),
+    )
+    value = format_offset(when).replace(":", "%3A").replace("+", "%2B")
+    query_string = f"{field}[gte]={value}"
+    plan = advanced_query(query_string)
+    plan.same_as = ("advanced_query", (query_string,))
+    return plan
+
+
+def _lookup_id(record_id: object) -> str:
+    """A record id to look up: the server's rule for names (blank, too long, not Unicode).
+
+    Not the client's stricter rule for new records: a stored id is looked up as it is.
+    """
+    if type(record_id) is not str:
+        record_id = check_str(record_id)
+    problem = _name_problem(record_id, False)
+    if problem is None:
+        return record_id
+    what, rule = problem
+    raise ValidationError(
+        f"record_id {describe(record_id)} {what}: {rule}; no record can have it",
+        field="record_id",
+        value=record_id,
+        rule=rule,
+    )
+
+
+def _single_record(body: bytes, what: str) -> Record:
+    """The record in the body of ``GET /record/{id}``: exactly one JSON object."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError) as error:  # bad UTF-8, huge numbers, absurd nesting
+        raise decode_error(what, body, f"not a JSON record ({error})") from None
+    if type(value) is not dict:
+        # AUDITOR answers `null` for an id that is not a valid name.
+        raise decode_error(what, body, "expected one record object")
+    try:
+        return record_from_server(value)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise decode_error(what, body, str(error)) from None
+
+
+def get_single_record(record_id: str) -> Plan[Record]:
+    """``GET /record/{record_id}``, telling a missing record from a failing server.
+
+    AUDITOR answers a missing record with the same 500 as a database failure.  After a 500 the
+    flow asks ``GET /records?record_id=<id>&limit=1``: no record means the id is not stored
+    (:class:`NotFoundError`, final); otherwise, or if that query fails too, the server is in
+    trouble and the 500 stands (a :class:`ServerError`, retried as reads are).
+    """
+    record_id = _lookup_id(record_id)
+    path = record_path(record_id)
+    confirm = Request(
+        QUERY_RECORDS,
+        QUERY_RECORDS.path + "?" + QueryBuilder().with_record_id(record_id).limit(1).build(),
+        records=True,
+    )
+
+    def flow() -> Flow[Record]:
+        answer = yield Request(GET_RECORD, path)
+        if answer.ok:
+            return _single_record(answer.body, f"GET {answer.url}")
+        failure = answer.error(GET_RECORD.method)
+        if answer.status != 500:
+            raise failure
+        try:
+            found = yield confirm
+        except AuditorError:
+            raise failure from None
+        if found.records is None or any(r.record_id == record_id for r in found.records):
+            raise failure
+        raise NotFoundError(
+            f"GET {answer.url}: there is no record with id {describe(record_id)} (the server "
+            f"answered {answer.status} and a record_id query found none)",
+            status_code=answer.status,
+            body=failure.body,
+            method=GET_RECORD.method,
+            url=answer.url,
+        )
+
+    return Plan(flow, retryable=True)
+
+
+# -- streamed results -------------------------------------------------------------------------
+
+
+class RecordStream:
+    """``iter_records``: a records request whose records are handed out as they arrive.
+
+    Attributes:
+        request: ``GET /records?<query>``.
+        total_timeout: Seconds the whole stream may take, or ``None`` (each chunk is still
+            bounded by the client's timeout).
+    """
+
+    __slots__ = ("request", "total_timeout")
+
+    def __init__(self, request: Request, total_timeout: float | None) -> None:
+        self.request = request
+        self.total_timeout = total_timeout
+
+    @staticmethod
+    def retry_wait(
+        policy: RetryPolicy, error: AuditorError, retries: int, handed_out: int, timeout: float
+    ) -> float | None:
+        """The wait before opening the stream again, or None: raise ``error``.
+
+        A stream is retried like any read until its first record was handed out; after that
+        the caller holds records of this attempt, and another attempt would repeat them.
+        """
+        if handed_out or not isinstance(error, APIConnectionError | APIStatusError):
+            return None
+        wait = policy.wait_before_retry(error, retries, min(timeout, MAX_RETRY_AFTER))
+        if wait is not None:
+            _log_retry(error, wait, retries + 1, policy)
+        return wait
+
+
+def iter_records(query_string: str = "", *, total_timeout: float | None = None) -> RecordStream:
+    """The stream of ``iter_records``; ``total_timeout`` must be finite and > 0, or None."""
+    if total_timeout is not None and (
+        isinstance(total_timeout, bool)
+        or not isinstance(total_timeout, int | float)
+        or not math.isfinite(total_timeout)
+        or total_timeout <= 0
+    ):
+        raise ValidationError(
+            f"total_timeout must be a finite number of seconds > 0 or None, got {total_timeout!r}",
+            field="total_timeout",
+            value=total_timeout,
+            rule="a finite number of seconds > 0, or None",
+        )
+    request = Request(QUERY_RECORDS, _query_path(query_string), records=True)
+    return RecordStream(request, None if total_timeout is None else float(total_timeout))
