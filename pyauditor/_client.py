@@ -26,8 +26,11 @@ from ._errors import AuditorError
 from ._http import (
     JSON_BODY,
     async_pool,
+    async_raw_chunks,
     blocking_pool,
     deadline,
+    encoding_of,
+    raw_chunks,
     transport_error,
     verify_context,
 )
@@ -101,15 +104,15 @@ class _ClientBase:
         return AnswerReader(
             request,
             response.status_code,
-            response.headers,
             url,
-            settings.max_answer_bytes,
-            settings.max_record_bytes,
+            encoding=encoding_of(response),
+            retry_after=response.headers.get("retry-after"),
+            max_answer_bytes=settings.max_answer_bytes,
+            max_record_bytes=settings.max_record_bytes,
         )
 
     def _records(self, response: httpx.Response, url: str) -> RecordsReader:
-        encoding = response.headers.get("content-encoding")
-        return RecordsReader(encoding, f"GET {url}", self._settings.max_record_bytes)
+        return RecordsReader(encoding_of(response), f"GET {url}", self._settings.max_record_bytes)
 
     def _failed(
         self, error: BaseException, request: Request, url: str, started: float
@@ -127,8 +130,10 @@ class _ClientBase:
         bound = started + self._settings.timeout
         return bound if end is None else min(bound, end)
 
-    def _chunk_failed(self, error: BaseException, url: str, stream: RecordStream) -> AuditorError:
-        if stream.total_timeout is not None and isinstance(error, TimeoutError):
+    def _chunk_failed(
+        self, error: BaseException, url: str, stream: RecordStream, end: float | None
+    ) -> AuditorError:
+        if stream.total_timeout is not None and end is not None and time.monotonic() >= end:
             return timeout_error("GET", url, stream.total_timeout)  # the whole-stream bound
         return transport_error(error, "GET", url, self._settings.timeout, whole=False)
 
@@ -237,7 +242,7 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
                 response = await pool.send(self._build(pool, request), stream=True)
                 try:
                     reader = self._reader(request, response, url)
-                    async for chunk in response.aiter_raw():
+                    async for chunk in async_raw_chunks(response):
                         if not reader.feed(chunk):
                             break
                 finally:
@@ -270,13 +275,13 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
                 response = await self._open(pool, request, url, end)
                 try:
                     records = self._records(response, url)
-                    chunks = response.aiter_raw()
+                    chunks = async_raw_chunks(response)
                     while True:
                         try:
                             async with asyncio.timeout_at(end):
                                 chunk = await anext(chunks, None)
                         except (httpx.HTTPError, TimeoutError, OSError) as error:
-                            raise self._chunk_failed(error, url, stream) from None
+                            raise self._chunk_failed(error, url, stream, end) from None
                         if chunk is None:
                             break
                         for record in records.feed(chunk):
@@ -314,7 +319,7 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
                     return response
                 try:
                     reader = self._reader(request, response, url)
-                    async for chunk in response.aiter_raw():
+                    async for chunk in async_raw_chunks(response):
                         if not reader.feed(chunk):
                             break
                 finally:
@@ -391,7 +396,7 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
                 response = pool.send(self._build(pool, request), stream=True)
                 try:
                     reader = self._reader(request, response, url)
-                    for chunk in response.iter_raw():
+                    for chunk in raw_chunks(response):
                         if not reader.feed(chunk):
                             break
                         if time.monotonic() >= end:  # a transport that ignores the deadline
@@ -431,7 +436,7 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
                 response = self._open(pool, request, url, end)
                 try:
                     records = self._records(response, url)
-                    chunks = response.iter_raw()
+                    chunks = raw_chunks(response)
                     while True:
                         try:
                             with deadline(end):
@@ -439,7 +444,7 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
                             if end is not None and time.monotonic() >= end:
                                 raise TimeoutError
                         except (httpx.HTTPError, TimeoutError, OSError) as error:
-                            raise self._chunk_failed(error, url, stream) from None
+                            raise self._chunk_failed(error, url, stream, end) from None
                         if chunk is None:
                             break
                         yield from records.feed(chunk)
@@ -472,7 +477,7 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
                     return response
                 try:
                     reader = self._reader(request, response, url)
-                    for chunk in response.iter_raw():
+                    for chunk in raw_chunks(response):
                         if not reader.feed(chunk):
                             break
                 finally:

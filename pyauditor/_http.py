@@ -21,7 +21,7 @@ import contextvars
 import logging
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -33,9 +33,12 @@ from ._settings import ClientSettings
 
 __all__ = [
     "async_pool",
+    "async_raw_chunks",
     "blocking_pool",
     "deadline",
+    "encoding_of",
     "has_deadline_streams",
+    "raw_chunks",
     "transport_error",
     "verify_context",
 ]
@@ -221,6 +224,29 @@ def async_pool(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.AsyncC
         follow_redirects=False,
         transport=None if given is None else _AsyncBorrowed(given),
     )
+
+
+# A transport may build its responses in memory (httpx.MockTransport, custom ones): httpx then
+# reads and decodes the body before the client sees it, and its raw stream is gone.
+
+
+def encoding_of(response: httpx.Response) -> str | None:
+    """The ``Content-Encoding`` the raw chunks still have (none for a body read already)."""
+    return None if response.is_stream_consumed else response.headers.get("content-encoding")
+
+
+def raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it came off the wire, in chunks (or the body a transport built)."""
+    return iter((response.content,)) if response.is_stream_consumed else response.iter_raw()
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def async_raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it came off the wire, in chunks (or the body a transport built)."""
+    return _one(response.content) if response.is_stream_consumed else response.aiter_raw()
 
 
 def transport_error(

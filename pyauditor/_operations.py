@@ -260,18 +260,17 @@ class AnswerReader:
         self,
         request: Request,
         status: int,
-        headers: Any,
         url: str,
+        *,
+        encoding: str | None,
+        retry_after: str | None,
         max_answer_bytes: int,
         max_record_bytes: int,
     ) -> None:
         what = f"{request.route.method} {url}"
-        encoding = headers.get("content-encoding")
         self._status = status
         self._url = url
-        self._retry_after = (
-            parse_retry_after(headers.get("retry-after")) if wants_retry_after(status) else None
-        )
+        self._retry_after = parse_retry_after(retry_after) if wants_retry_after(status) else None
         ok = 200 <= status < 300
         self._collected: list[Record] = []
         self._records: RecordsReader | None = None

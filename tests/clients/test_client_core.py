@@ -1,0 +1,435 @@
+"""One client API, four classes: parity, the operation table, pickling, Retry-After, transports,
+builder checks, the import graph and the ignore_record_exists_error silent loss (issue 12)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import copy
+import datetime as dt
+import inspect
+import math
+import pickle
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+import pyauditor
+from pyauditor import (
+    APIStatusError,
+    AuditorClient,
+    AuditorClientBlocking,
+    AuditorClientBuilder,
+    ConfigurationError,
+    QueuedAuditorClient,
+    QueuedAuditorClientBlocking,
+    Record,
+    RecordExistsError,
+    ServerError,
+    _errors,
+    _operations,
+)
+from pyauditor._http import has_deadline_streams
+from pyauditor._protocol import RetryPolicy, parse_retry_after
+from pyauditor.testing import AuditorTestServer, Respond
+from tests.clients.conftest import PKI, T0, builder_for, logged
+from tests.clients.test_methods import Blockingly, job
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = [AuditorClient, AuditorClientBlocking, QueuedAuditorClient, QueuedAuditorClientBlocking]
+# What only some classes have: connection handling and the queue's own methods.
+OWN = {"aclose", "close", "pending", "dead_letters", "retry_dead_letters", "delete_dead_letters"}
+OWN |= {"flush", "stop"}
+
+
+def public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(getattr(cls, name), eval_str=True)
+        for name in dir(cls)
+        if not name.startswith("_") and callable(getattr(cls, name)) and name not in OWN
+    }
+
+
+# -- one API ---------------------------------------------------------------------------------
+
+
+def test_the_four_clients_offer_the_same_operations_with_the_same_signatures() -> None:
+    reference = public_methods(AuditorClient)
+    assert set(reference) >= {
+        "add", "bulk_insert", "update", "get", "get_started_since", "get_stopped_since",
+        "advanced_query", "get_single_record", "get_one_record", "health_check", "iter_records",
+    }  # fmt: skip
+    for cls in CLIENTS[1:]:
+        methods = public_methods(cls)
+        assert set(methods) == set(reference), cls
+        for name, signature in reference.items():
+            other = methods[name]
+            assert other.parameters == signature.parameters, (cls, name)
+            if name != "iter_records":  # AsyncIterator vs Iterator
+                assert other.return_annotation == signature.return_annotation, (cls, name)
+
+
+def test_async_clients_have_coroutine_methods_and_blocking_ones_plain_ones() -> None:
+    for cls in CLIENTS:
+        asynchronous = cls in (AuditorClient, QueuedAuditorClient)
+        for name in public_methods(cls):
+            method = getattr(cls, name)
+            if name == "iter_records":
+                assert not inspect.iscoroutinefunction(method)
+                continue
+            assert inspect.iscoroutinefunction(method) is asynchronous, (cls, name)
+            assert method.__doc__, (cls, name)
+            assert method.__qualname__ == f"{cls.__name__}.{name}"
+
+
+@pytest.mark.parametrize("blocking", [False, True])
+def test_the_queued_clients_stream_records_too(
+    server: AuditorTestServer, tmp_path: Path, blocking: bool
+) -> None:
+    builder = builder_for(server).database_path(tmp_path / "q.db")
+    builder_for(server).build_blocking().bulk_insert([job("a"), job("b")])
+    if blocking:
+        with builder.build_queued_blocking() as queued:
+            assert sorted(r.record_id for r in queued.iter_records()) == ["a", "b"]
+        return
+
+    async def run() -> list[str]:
+        async with await builder.build_queued() as queued:
+            return sorted([r.record_id async for r in queued.iter_records("limit=5")])
+
+    assert asyncio.run(run()) == ["a", "b"]
+
+
+def test_the_operation_table_matches_openapi_yaml() -> None:
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    declared = {
+        operation["operationId"]: (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for route in _operations.ROUTES:
+        assert declared[route.operation_id] == (route.method, route.path), route
+
+
+def test_method_and_path_literals_live_only_in_the_operation_table() -> None:
+    for name in ("_client.py", "_http.py", "_api.py", "_queued.py", "_builder.py"):
+        text = (ROOT / "pyauditor" / name).read_text()
+        for literal in ('"/record"', '"/records"', '"/health_check"', '"/record/'):
+            assert literal not in text, (name, literal)
+
+
+# -- exceptions pickle -----------------------------------------------------------------------
+
+
+def _every_error_class() -> list[type[BaseException]]:
+    return [getattr(_errors, name) for name in _errors.__all__]
+
+
+def _example(cls: type[BaseException]) -> BaseException:
+    if issubclass(cls, APIStatusError):
+        return cls(
+            "GET u failed", status_code=503, body="busy", method="GET", url="u", retry_after=2.5
+        )
+    if cls is _errors.StreamDecodeError:
+        return cls("bad record", index=3, offset=77, body="{")
+    if cls is _errors.ResponseTooLargeError:
+        return cls("too large", limit=1024, body="x")
+    if cls is _errors.ResponseDecodeError:
+        return cls("bad", body="x")
+    if issubclass(cls, _errors.APIConnectionError):
+        return cls("refused", method="POST", url="u")
+    if cls is _errors.ValidationError:
+        return cls("bad id", field="record_id", value="", rule="not blank")
+    return cls("message")
+
+
+@pytest.mark.parametrize("cls", _every_error_class(), ids=lambda c: c.__name__)
+def test_every_exception_pickles_with_its_attributes(cls: type[BaseException]) -> None:
+    error = _example(cls)
+    error.records_stored = 7  # type: ignore[attr-defined]
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(error, protocol=protocol))
+        assert type(again) is cls
+        assert str(again) == str(error)
+        assert again.args == error.args
+        assert vars(again) == vars(error)
+    assert vars(copy.copy(error)) == vars(error)
+
+
+def test_a_raised_status_error_survives_a_process_boundary(server: AuditorTestServer) -> None:
+    client = builder_for(server).retries(0).build_blocking()
+    server.inject(Respond(500, "UNEXPECTED_ERROR"), method="POST")
+    with pytest.raises(ServerError) as caught:
+        client.add(job("r1"))
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (again.status_code, again.body, again.method) == (500, "UNEXPECTED_ERROR", "POST")
+
+
+# -- Retry-After -----------------------------------------------------------------------------
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(" 0 ") == 0.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    now = 1_445_412_400.0  # 2015-10-21 07:26:40 UTC
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 80.0
+    for unreadable in (None, "", "soon", "-5", "1.5", "9" * 40):
+        assert parse_retry_after(unreadable) is None
+
+
+def test_retry_after_replaces_the_backoff_within_its_bounds() -> None:
+    policy = RetryPolicy(max_retries=3, initial_delay=4.0, jitter=0.0)
+
+    def busy(seconds: float | None, status: int = 503) -> APIStatusError:
+        return APIStatusError("busy", status_code=status, retry_after=seconds)
+
+    assert policy.wait_before_retry(busy(0.2), 0, budget=30) == 0.2
+    assert policy.wait_before_retry(busy(2, 429), 0, budget=30) == 2
+    assert policy.wait_before_retry(busy(None), 0, budget=30) == 4.0
+    assert policy.wait_before_retry(busy(31), 0, budget=30) is None, "longer than the timeout"
+    assert policy.wait_before_retry(busy(61), 0, budget=600) is None, "longer than 60 s"
+    assert policy.wait_before_retry(busy(1), 3, budget=30) is None, "retries used up"
+
+
+@pytest.fixture(params=["async", "blocking"])
+def api_factory(request: pytest.FixtureRequest) -> Any:
+    def make(builder: AuditorClientBuilder) -> Blockingly:
+        if request.param == "async":
+            return Blockingly(builder.build())
+        return Blockingly(builder.build_blocking())
+
+    return make
+
+
+def test_a_503_with_retry_after_is_retried_after_that_wait(
+    api_factory: Any, server: AuditorTestServer
+) -> None:
+    api = api_factory(builder_for(server).retries(1, initial_delay=30))
+    server.inject(Respond(503, "busy", headers=(("Retry-After", "0"),)), method="GET")
+    assert api.get() == []  # an initial_delay of 30 s would have hit the test's timeout
+    assert len(logged(server, 2)) == 2
+
+
+def test_a_429_asking_for_longer_than_the_timeout_is_not_retried(
+    api_factory: Any, server: AuditorTestServer
+) -> None:
+    api = api_factory(builder_for(server, timeout=2).retries(3, initial_delay=0.01))
+    server.inject(Respond(429, "slow down", headers=(("Retry-After", "3600"),)), method="GET")
+    with pytest.raises(APIStatusError) as caught:
+        api.get()
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after == 3600
+    assert len(logged(server)) == 1
+
+
+# -- the transport seam ----------------------------------------------------------------------
+
+
+def _mock() -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    body = b'{"record_id":"r1","meta":null,"components":[],"start_time":"2022-08-08T11:30:00Z","stop_time":null,"runtime":null}'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/records" and request.method == "GET":
+            return httpx.Response(200, content=body)
+        if request.url.path == "/record/r1":
+            return httpx.Response(200, content=body)
+        return httpx.Response(200)
+
+    return httpx.MockTransport(handler), seen
+
+
+def test_a_mock_transport_serves_both_kinds_of_client() -> None:
+    transport, seen = _mock()
+    builder = AuditorClientBuilder().address("auditor.invalid", 8000).transport(transport)
+    with builder.build_blocking() as blocking:
+        blocking.add(Record("r1", T0))
+        assert [r.record_id for r in blocking.iter_records()] == ["r1"]
+
+    async def run() -> None:
+        async with builder.build() as client:
+            assert (await client.get_single_record("r1")).record_id == "r1"
+            assert await client.health_check()
+
+    asyncio.run(run())
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("POST", "/record"),
+        ("GET", "/records"),
+        ("GET", "/record/r1"),
+        ("GET", "/health_check"),
+    ]
+    assert seen[0].headers["content-type"] == "application/json"
+    assert seen[0].headers["user-agent"].startswith("pyauditor/")
+    # The transport stays the caller's: closing both clients did not close it.
+    with builder.build_blocking() as again:
+        again.add(Record("r2", T0))
+
+
+def test_a_transport_of_one_kind_cannot_build_the_other_client() -> None:
+    sync_only = AuditorClientBuilder().transport(httpx.HTTPTransport())
+    sync_only.build_blocking()
+    with pytest.raises(ConfigurationError, match="AsyncBaseTransport"):
+        sync_only.build()
+    async_only = AuditorClientBuilder().transport(httpx.AsyncHTTPTransport())
+    async_only.build()
+    with pytest.raises(ConfigurationError, match=r"httpx\.BaseTransport"):
+        async_only.build_blocking()
+    with pytest.raises(TypeError, match="transport"):
+        AuditorClientBuilder().transport("http://proxy:3128")  # type: ignore[arg-type]
+
+
+def test_httpx_transports_get_the_whole_request_deadline(server: AuditorTestServer) -> None:
+    """The blocking client's deadline lives in httpx internals: a change must fail here."""
+    plain = builder_for(server).build_blocking()
+    assert has_deadline_streams(plain._pool)
+    given = httpx.HTTPTransport()
+    with builder_for(server).transport(given).build_blocking() as client:
+        assert client.get() == []
+    assert isinstance(given._pool._network_backend, pyauditor._http._DeadlineBackend)
+
+
+# -- builder checks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 0, 0.0, -1, -0.5])
+@pytest.mark.parametrize("build", ["build", "build_blocking"])
+def test_timeouts_must_be_finite_and_positive(value: float, build: str) -> None:
+    builder = AuditorClientBuilder().timeout(value)
+    with pytest.raises(ConfigurationError) as caught:
+        getattr(builder, build)()
+    message = str(caught.value)
+    assert "timeout must be a finite number of seconds > 0" in message
+    assert repr(value) in message
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan, 0, -1])
+def test_send_intervals_must_be_finite_and_positive(value: float, tmp_path: Path) -> None:
+    builder = AuditorClientBuilder().send_interval(value).database_path(tmp_path / "q.db")
+    with pytest.raises(ConfigurationError, match="send_interval must be a finite number"):
+        builder.build_queued_blocking()
+    AuditorClientBuilder().send_interval(value).build_blocking()  # direct clients do not care
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"initial_delay": math.inf},
+        {"max_delay": math.nan},
+        {"initial_delay": -1},
+        {"max_retries": -1},
+    ],
+)
+def test_retry_settings_are_checked(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        AuditorClientBuilder().retries(**kwargs)  # type: ignore[arg-type]
+
+
+def test_size_bounds_are_checked() -> None:
+    for method in ("max_answer_size", "max_record_size"):
+        with pytest.raises(ConfigurationError, match=f"{method} must be at least 1024 bytes"):
+            getattr(AuditorClientBuilder(), method)(10)
+        with pytest.raises(TypeError):
+            getattr(AuditorClientBuilder(), method)(1.5e6)
+    settings = AuditorClientBuilder().max_answer_size(4096).max_record_size(2048)._settings()
+    assert (settings.max_answer_bytes, settings.max_record_bytes) == (4096, 2048)
+
+
+@pytest.mark.parametrize("address", ["http://localhost:8443", "HTTP://localhost:8443/x"])
+def test_tls_with_a_plain_http_address_is_refused(pki: PKI, address: str) -> None:
+    """Issue 14 item 7a: it sent records in clear text without the client certificate."""
+    builder = (
+        AuditorClientBuilder()
+        .connection_string(address)
+        .with_tls(pki.client_cert, pki.client_key, pki.ca)
+    )
+    for build in (builder.build, builder.build_blocking):
+        with pytest.raises(ConfigurationError, match=r"with_tls\(\) needs an https:// address"):
+            build()
+
+
+def test_the_builders_retry_settings_reach_the_queue(tmp_path: Path, server: Any) -> None:
+    builder = builder_for(server).database_path(tmp_path / "q.db")
+    with builder.build_queued_blocking() as default:
+        assert default._sender._retry.max_delay == 300.0  # the queue's own patient backoff
+    with builder.retries(5, initial_delay=0.25, max_delay=3).build_queued_blocking() as tuned:
+        assert (tuned._sender._retry.initial_delay, tuned._sender._retry.max_delay) == (0.25, 3)
+
+
+# -- no import cycle -------------------------------------------------------------------------
+
+
+def _imports(module: str) -> set[str]:
+    tree = ast.parse((ROOT / "pyauditor" / f"{module}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_builder_client_and_queued_client_import_each_other_one_way_only() -> None:
+    modules = {path.stem for path in (ROOT / "pyauditor").glob("_*.py")}
+    graph = {module: _imports(module) & modules for module in modules}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(nxt == goal or reaches(nxt, goal, seen | {nxt}) for nxt in graph[start] - seen)
+
+    for module in ("_builder", "_client", "_queued", "_api", "_operations", "_settings"):
+        assert not reaches(module, module, set()), f"{module} imports itself through a cycle"
+
+
+# -- the silent loss of issue 12 -------------------------------------------------------------
+
+
+def test_bulk_insert_after_a_duplicate_never_reports_unstored_records_as_stored(
+    api_factory: Any, server_factory: Any
+) -> None:
+    """``add(a)``, then ``bulk_insert([a, b, c])`` on a server with ignore_record_exists_error:
+    it answers 200 with a warning and stores nothing.  That returned normally before."""
+    server = server_factory(ignore_record_exists_error=True)
+    api = api_factory(builder_for(server))
+    a, b, c = job("a"), job("b"), job("c")
+    api.add(a)
+    with pytest.raises(RecordExistsError) as caught:
+        api.bulk_insert([a, b, c])
+    assert caught.value.records_stored == 0, "nothing of the batch was stored"
+    assert caught.value.status_code == 200
+    assert sorted(r.record_id for r in api.get()) == ["a"]
+    api.bulk_insert([b, c])  # what remains, once the duplicate is out
+    assert sorted(r.record_id for r in api.get()) == ["a", "b", "c"]
+
+
+def test_a_bulk_insert_warning_after_stored_batches_says_how_many_are_stored(
+    server_factory: Any,
+) -> None:
+    server = server_factory(ignore_record_exists_error=True)
+    client = builder_for(server, timeout=60).build_blocking()
+    records = [job(f"r{i:05d}") for i in range(12000)]
+    client.bulk_insert(records[9000:9001])
+    with pytest.raises(RecordExistsError) as caught:
+        client.bulk_insert(records)
+    stored = caught.value.records_stored
+    assert stored is not None
+    assert 0 < stored <= 9000
+    assert server.count() == stored + 1
+
+
+def test_retry_policy_never_retries_answers_about_a_record() -> None:
+    policy = RetryPolicy(max_retries=5)
+    exists = RecordExistsError("RECORD_EXISTS", status_code=500)
+    missing = _errors.NotFoundError("no such record", status_code=500)
+    assert policy.wait_before_retry(exists, 0) is None
+    assert policy.wait_before_retry(missing, 0) is None
+
+
+def test_since_queries_warn_at_the_callers_line(server: AuditorTestServer) -> None:
+    client = builder_for(server).build_blocking()
+    with pytest.warns(DeprecationWarning, match="get_started_since is deprecated") as warned:
+        client.get_started_since(dt.datetime(2022, 1, 1, tzinfo=dt.UTC))
+    assert warned[0].filename == __file__
