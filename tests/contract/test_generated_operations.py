@@ -105,8 +105,8 @@ def test_every_sync_operation(client: pyauditor_api.Client, contract_for_every_s
     assert _ids(query_records.sync(client=client, limit=0)) == []
 
     contract_for_every_server.allow_invalid_requests = True  # the bad query is the point
+    # Left on: the server checks an exchange after answering it, so switching back here races.
     bad = query_records.sync(client=client, query_string="bogus=1")
-    contract_for_every_server.allow_invalid_requests = False
     assert isinstance(bad, Error)
     assert "unknown field" in bad.error
 
