@@ -19,7 +19,8 @@ Calling an operation from other code::
     await async_client._call(plan)           # AuditorClient: send it, judge the answer
     blocking_client._call(plan)              # AuditorClientBlocking: the same, blocking
 
-Methods and paths are written in :data:`ROUTES` and nowhere else.
+Methods and paths come from the route table ``make generate`` writes from openapi.yaml
+(:mod:`pyauditor_api.routes`) and are written nowhere else.
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ import sys
 import warnings
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Final, Generic, TypeVar
+
+from pyauditor_api.routes import (
+    ADD_RECORD,
+    BULK_ADD_RECORDS,
+    GET_RECORD,
+    HEALTH_CHECK,
+    QUERY_RECORDS,
+    UPDATE_RECORD,
+    Route,
+    add_record_path,
+    bulk_add_records_path,
+    get_record_path,
+    health_check_path,
+    query_records_path,
+    update_record_path,
+)
 
 from ._errors import (
     APIConnectionError,
@@ -48,7 +65,6 @@ from ._protocol import (
     check_write_answer,
     decode_error,
     parse_retry_after,
-    record_path,
     status_error,
     wants_retry_after,
 )
@@ -100,29 +116,7 @@ logger = logging.getLogger("pyauditor")
 _T = TypeVar("_T")
 
 
-# -- routes: the one place for methods and paths ----------------------------------------------
-
-
-class Route:
-    """One operation of openapi.yaml: its ``operationId``, method and path template."""
-
-    __slots__ = ("method", "operation_id", "path")
-
-    def __init__(self, operation_id: str, method: str, path: str) -> None:
-        self.operation_id = operation_id
-        self.method = method
-        self.path = path
-
-    def __repr__(self) -> str:
-        return f"<Route {self.operation_id}: {self.method} {self.path}>"
-
-
-HEALTH_CHECK: Final = Route("health_check", "GET", "/health_check")
-ADD_RECORD: Final = Route("add_record", "POST", "/record")
-BULK_ADD_RECORDS: Final = Route("bulk_add_records", "POST", "/records")
-UPDATE_RECORD: Final = Route("update_record", "PUT", "/record")
-GET_RECORD: Final = Route("get_record", "GET", "/record/{record_id}")
-QUERY_RECORDS: Final = Route("query_records", "GET", "/records")
+# -- routes: generated from openapi.yaml, the one place for methods and paths -----------------
 
 ROUTES: Final = (
     HEALTH_CHECK,
@@ -132,9 +126,16 @@ ROUTES: Final = (
     GET_RECORD,
     QUERY_RECORDS,
 )
-"""Every route the clients use, by ``operationId`` of openapi.yaml."""
+"""Every route the clients use (``make generate`` writes them from openapi.yaml)."""
 
-_WRITES: Final = {(r.method, r.path): r for r in (ADD_RECORD, BULK_ADD_RECORDS, UPDATE_RECORD)}
+_WRITES: Final = {
+    (route.method, path()): route
+    for route, path in (
+        (ADD_RECORD, add_record_path),
+        (BULK_ADD_RECORDS, bulk_add_records_path),
+        (UPDATE_RECORD, update_record_path),
+    )
+}
 
 
 # -- requests and answers ---------------------------------------------------------------------
@@ -434,7 +435,7 @@ def health_check() -> Plan[bool]:
     """``GET /health_check``: True for a 2xx answer; every failure (after retries) is False."""
 
     def flow() -> Flow[bool]:
-        answer = yield Request(HEALTH_CHECK, HEALTH_CHECK.path)
+        answer = yield Request(HEALTH_CHECK, health_check_path())
         if answer.ok:
             return True
         if 300 <= answer.status < 400:
@@ -452,14 +453,14 @@ def _unhealthy(error: AuditorError) -> bool:
 def add(record: Record) -> Plan[None]:
     """``POST /record``; the record is validated now."""
     body = record_add_body(_record_arg(record)).encode("utf-8")
-    request = Request(ADD_RECORD, ADD_RECORD.path, body)
+    request = Request(ADD_RECORD, add_record_path(), body)
     return Plan(lambda: _write_flow(request), retryable=False)
 
 
 def update(record: Record) -> Plan[None]:
     """``PUT /record``; the record is validated now (it needs a stop time)."""
     body = record_update_body(_record_arg(record)).encode("utf-8")
-    request = Request(UPDATE_RECORD, UPDATE_RECORD.path, body)
+    request = Request(UPDATE_RECORD, update_record_path(), body)
     return Plan(lambda: _write_flow(request), retryable=False)
 
 
@@ -477,7 +478,7 @@ def bulk_insert(records: Iterable[Record]) -> Plan[None]:
         for start, _stop, body in batch_json_array(texts):
             try:
                 yield from _write_flow(
-                    Request(BULK_ADD_RECORDS, BULK_ADD_RECORDS.path, body), batch=True
+                    Request(BULK_ADD_RECORDS, bulk_add_records_path(), body), batch=True
                 )
             except AuditorError as error:
                 error.records_stored = start
@@ -494,7 +495,7 @@ def write_request(method: str, path: str, body: bytes) -> Request:
     route = _WRITES.get((method, path))
     if route is None:
         raise ValueError(f"{method} {path} is not a write operation of the AUDITOR API")
-    return Request(route, route.path, body)
+    return Request(route, path, body)
 
 
 def write(method: str, path: str, body: bytes) -> Plan[None]:
@@ -517,12 +518,12 @@ def _query_path(query_string: str) -> str:
     # carry, as reqwest does).
     if type(query_string) is not str:
         query_string = check_str(query_string)
-    return QUERY_RECORDS.path + "?" + query_string
+    return query_records_path(query=query_string)
 
 
 def get() -> Plan[list[Record]]:
     """``GET /records``: every record."""
-    request = Request(QUERY_RECORDS, QUERY_RECORDS.path, records=True)
+    request = Request(QUERY_RECORDS, query_records_path(), records=True)
     return Plan(lambda: _records_of(request), retryable=True)
 
 
@@ -608,10 +609,10 @@ def get_single_record(record_id: str) -> Plan[Record]:
     trouble and the 500 stands (a :class:`ServerError`, retried as reads are).
     """
     record_id = _lookup_id(record_id)
-    path = record_path(record_id)
+    path = get_record_path(record_id=record_id)
     confirm = Request(
         QUERY_RECORDS,
-        QUERY_RECORDS.path + "?" + QueryBuilder().with_record_id(record_id).limit(1).build(),
+        query_records_path(query=QueryBuilder().with_record_id(record_id).limit(1).build()),
         records=True,
     )
 

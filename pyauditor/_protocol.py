@@ -20,7 +20,6 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
-from urllib.parse import quote
 
 import attrs
 
@@ -55,7 +54,6 @@ __all__ = [
     "check_write_answer",
     "decode_error",
     "parse_retry_after",
-    "record_path",
     "status_error",
     "timeout_error",
     "wants_retry_after",
@@ -81,16 +79,6 @@ def base_url(address: str, *, tls: bool) -> str:
     if not (lowered.startswith("http://") or lowered.startswith("https://")):
         address = ("https://" if tls else "http://") + address
     return address.rstrip("/")
-
-
-def record_path(record_id: str) -> str:
-    """The path of ``GET /record/{record_id}``, with the id percent-encoded.
-
-    The server percent-decodes the segment, so ids containing ``/``, ``?``, ``#``, ``%`` or
-    spaces (the HTCondor collector's ids contain ``#``) must be encoded; python-auditor sends
-    them raw and reaches the wrong URL.
-    """
-    return "/record/" + quote(record_id, safe="")
 
 
 def batch_json_array(

@@ -15,12 +15,12 @@ from pyauditor import (
     RecordExistsError,
     ServerError,
 )
+from pyauditor._operations import Request, Run
 from pyauditor._protocol import (
     USER_AGENT,
     RetryPolicy,
     base_url,
     check_write_answer,
-    record_path,
     status_error,
 )
 
@@ -52,7 +52,13 @@ def test_base_url(address: str, tls: bool, expected: str) -> None:
     ],
 )
 def test_record_ids_are_percent_encoded(record_id: str, path: str) -> None:
-    assert record_path(record_id) == path
+    """The server percent-decodes the segment; python-auditor sent ids raw."""
+    from pyauditor._operations import get_single_record
+
+    run = Run(get_single_record(record_id), RetryPolicy(), 30)
+    first = run.start()
+    assert isinstance(first, Request)
+    assert first.path == path
 
 
 @pytest.mark.parametrize(
