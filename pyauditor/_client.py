@@ -262,6 +262,16 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
         """Send a prepared write (the queue's bodies); raise on any failure; never retried."""
         await self._call(write(method, path, body))
 
+    async def _exchange(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, bytes]:
+        """Send a prepared write; return its status and (bounded) body, unjudged; no retries.
+
+        For callers that judge batch answers themselves (the batch planner's drivers).
+        """
+        answer = await self._send(write_request(method, path, body))
+        return answer.status, answer.body
+
     async def _stream(self, stream: RecordStream) -> AsyncIterator[Record]:
         """``iter_records``: the records of a streamed answer as they arrive."""
         pool = await self._pool()
@@ -414,11 +424,11 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
         )
         return reader.finish()
 
-    def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        """Send a prepared write and return its status and body, unjudged.
+    def _exchange(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """Send a prepared write; return its status and (bounded) body, unjudged; no retries.
 
-        For ``pyauditor send``, which judges batch answers itself until it drives the batch
-        planner; bounded like every request.
+        For callers that judge batch answers themselves (``pyauditor send``, the batch
+        planner's drivers).
         """
         answer = self._send(write_request(method, path, body))
         return answer.status, answer.body

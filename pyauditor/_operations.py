@@ -487,14 +487,16 @@ def bulk_insert(records: Iterable[Record]) -> Plan[None]:
     return Plan(flow, retryable=False)
 
 
-def write_request(method: str, path: str, body: bytes) -> Request:
+def write_request(method: str, path: str, body: bytes | None) -> Request:
     """The request of a write whose JSON body is already built.
 
     ``(method, path)`` must be one of ``POST /record``, ``POST /records``, ``PUT /record``.
     """
     route = _WRITES.get((method, path))
-    if route is None:
-        raise ValueError(f"{method} {path} is not a write operation of the AUDITOR API")
+    if route is None or body is None:
+        raise ValueError(
+            f"{method} {path} with body {body!r:.20} is not a write of the AUDITOR API"
+        )
     return Request(route, path, body)
 
 
