@@ -63,7 +63,31 @@ def _describe(
     return method
 
 
-class Operation(Generic[_P, _T]):
+class _Declared:
+    """What both kinds of operation share: the declaration, and forwarding by its name."""
+
+    __slots__ = ("_declare",)
+
+    def __init__(self, declare: Callable[..., Any]) -> None:
+        self._declare = declare
+
+    def _bound(self, obj: object) -> Any:
+        if obj is None:
+            return self
+        # Client classes replace every operation by a method when they are created.
+        raise TypeError(f"{type(obj).__name__} is not a client class (AsyncAPI or SyncAPI)")
+
+    def _forwarder(self, target: str) -> Callable[..., Any]:
+        """A method calling the same operation of the client held in ``target``."""
+        declared = self._declare.__name__  # an alias forwards to the operation it names
+
+        def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+            return getattr(getattr(self, target), declared)(*args, **kwargs)
+
+        return method
+
+
+class Operation(_Declared, Generic[_P, _T]):
     """A public operation whose result comes from one :class:`~pyauditor._operations.Plan`.
 
     ``derived``: the operation is another one in disguise (``get_started_since`` is an
@@ -72,12 +96,12 @@ class Operation(Generic[_P, _T]):
     caller, and forwards the operation it is the same as.
     """
 
-    __slots__ = ("_declare", "_derived")
+    __slots__ = ("_derived",)
 
     def __init__(
         self, declare: Callable[Concatenate[Any, _P], Plan[_T]], *, derived: bool = False
     ) -> None:
-        self._declare = declare
+        super().__init__(declare)
         self._derived = derived
 
     @overload
@@ -89,10 +113,7 @@ class Operation(Generic[_P, _T]):
     @overload
     def __get__(self, obj: SyncAPI, owner: type[Any] | None = None) -> Callable[_P, _T]: ...
     def __get__(self, obj: object, owner: type[Any] | None = None) -> Any:
-        if obj is None:
-            return self
-        # Client classes replace every operation by a method when they are created.
-        raise TypeError(f"{type(obj).__name__} is not a client class (AsyncAPI or SyncAPI)")
+        return self._bound(obj)
 
     def _method_for(self, owner: type[_Base], name: str) -> Callable[..., Any]:
         declare = self._declare
@@ -131,10 +152,7 @@ class Operation(Generic[_P, _T]):
                 return getattr(getattr(self, target), name)(*arguments)
 
         else:
-
-            def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
-                return getattr(getattr(self, target), declared)(*args, **kwargs)
-
+            method = self._forwarder(target)
         return _describe(method, owner, name, declare, returns)
 
 
@@ -143,13 +161,13 @@ def _same_as(plan: Plan[Any]) -> tuple[str, tuple[Any, ...]]:
     return plan.same_as
 
 
-class RecordsOperation(Generic[_P]):
+class RecordsOperation(_Declared, Generic[_P]):
     """A public operation that hands out records as they arrive (``iter_records``)."""
 
-    __slots__ = ("_declare",)
+    __slots__ = ()
 
     def __init__(self, declare: Callable[Concatenate[Any, _P], RecordStream]) -> None:
-        self._declare = declare
+        super().__init__(declare)
 
     @overload
     def __get__(self, obj: None, owner: type[Any] | None = None) -> Self: ...
@@ -162,13 +180,10 @@ class RecordsOperation(Generic[_P]):
         self, obj: SyncAPI, owner: type[Any] | None = None
     ) -> Callable[_P, Iterator[Record]]: ...
     def __get__(self, obj: object, owner: type[Any] | None = None) -> Any:
-        if obj is None:
-            return self
-        raise TypeError(f"{type(obj).__name__} is not a client class (AsyncAPI or SyncAPI)")
+        return self._bound(obj)
 
     def _method_for(self, owner: type[_Base], name: str) -> Callable[..., Any]:
         declare = self._declare
-        declared = declare.__name__
         target = owner._delegate
         returns = AsyncIterator[Record] if owner._asynchronous else Iterator[Record]
         method: Callable[..., Any]
@@ -180,10 +195,7 @@ class RecordsOperation(Generic[_P]):
                 return self._stream(declare(self, *args, **kwargs))
 
         else:
-
-            def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
-                return getattr(getattr(self, target), declared)(*args, **kwargs)
-
+            method = self._forwarder(target)
         return _describe(method, owner, name, declare, returns)
 
 

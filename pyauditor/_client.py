@@ -126,6 +126,11 @@ class _ClientBase:
         )
         return transport_error(error, request.route.method, url, self._settings.timeout)
 
+    def _sent(self, request: Request, url: str, status: int, started: float) -> None:
+        logger.debug(
+            "%s %s -> %d in %.3f s", request.route.method, url, status, time.monotonic() - started
+        )
+
     def _open_bound(self, started: float, end: float | None) -> float:
         bound = started + self._settings.timeout
         return bound if end is None else min(bound, end)
@@ -240,22 +245,21 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
         try:
             async with asyncio.timeout(self._settings.timeout):
                 response = await pool.send(self._build(pool, request), stream=True)
-                try:
-                    reader = self._reader(request, response, url)
-                    async for chunk in async_raw_chunks(response):
-                        if not reader.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
+                answer = await self._answer(request, response, url)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
-        logger.debug(
-            "%s %s -> %d in %.3f s",
-            request.route.method,
-            url,
-            response.status_code,
-            time.monotonic() - started,
-        )
+        self._sent(request, url, answer.status, started)
+        return answer
+
+    async def _answer(self, request: Request, response: httpx.Response, url: str) -> Answer:
+        """Read a response (within the size bound) into an Answer and close it."""
+        try:
+            reader = self._reader(request, response, url)
+            async for chunk in async_raw_chunks(response):
+                if not reader.feed(chunk):
+                    break
+        finally:
+            await response.aclose()
         return reader.finish()
 
     async def _send_body(self, method: str, path: str, body: bytes) -> None:
@@ -277,8 +281,7 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
         pool = await self._pool()
         request = stream.request
         url = self._base + request.path
-        end = None if stream.total_timeout is None else time.monotonic() + stream.total_timeout
-        retries = 0
+        end = stream.deadline()
         while True:
             records: RecordsReader | None = None
             try:
@@ -286,14 +289,7 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
                 try:
                     records = self._records(response, url)
                     chunks = async_raw_chunks(response)
-                    while True:
-                        try:
-                            async with asyncio.timeout_at(end):
-                                chunk = await anext(chunks, None)
-                        except (httpx.HTTPError, TimeoutError, OSError) as error:
-                            raise self._chunk_failed(error, url, stream, end) from None
-                        if chunk is None:
-                            break
+                    while (chunk := await self._next(chunks, url, stream, end)) is not None:
                         for record in records.feed(chunk):
                             yield record
                     for record in records.finish():
@@ -304,13 +300,9 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
             except AuditorError as error:
                 handed_out = 0 if records is None else records.count
                 settings = self._settings
-                wait = RecordStream.retry_wait(
-                    settings.retry, error, retries, handed_out, settings.timeout
+                await asyncio.sleep(
+                    stream.wait_or_raise(error, handed_out, settings.retry, settings.timeout)
                 )
-                if wait is None:
-                    raise
-                retries += 1
-                await asyncio.sleep(wait)
 
     async def _open(
         self, pool: httpx.AsyncClient, request: Request, url: str, end: float | None
@@ -321,22 +313,25 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
         a whole by the timeout, as any request; only the records are bounded per chunk.
         """
         started = time.monotonic()
-        bound = self._open_bound(started, end)
         try:
-            async with asyncio.timeout_at(bound):
+            async with asyncio.timeout_at(self._open_bound(started, end)):
                 response = await pool.send(self._build(pool, request), stream=True)
                 if 200 <= response.status_code < 300:
                     return response
-                try:
-                    reader = self._reader(request, response, url)
-                    async for chunk in async_raw_chunks(response):
-                        if not reader.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
+                answer = await self._answer(request, response, url)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
-        raise reader.finish().error(request.route.method)
+        raise answer.error(request.route.method)
+
+    async def _next(
+        self, chunks: AsyncIterator[bytes], url: str, stream: RecordStream, end: float | None
+    ) -> bytes | None:
+        """The next raw chunk of a stream (None at its end), within the deadline."""
+        try:
+            async with asyncio.timeout_at(end):
+                return await anext(chunks, None)
+        except (httpx.HTTPError, TimeoutError, OSError) as error:
+            raise self._chunk_failed(error, url, stream, end) from None
 
 
 class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
@@ -404,24 +399,23 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
         try:
             with deadline(end):
                 response = pool.send(self._build(pool, request), stream=True)
-                try:
-                    reader = self._reader(request, response, url)
-                    for chunk in raw_chunks(response):
-                        if not reader.feed(chunk):
-                            break
-                        if time.monotonic() >= end:  # a transport that ignores the deadline
-                            raise TimeoutError
-                finally:
-                    response.close()
+                answer = self._answer(request, response, url, end)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
-        logger.debug(
-            "%s %s -> %d in %.3f s",
-            request.route.method,
-            url,
-            response.status_code,
-            time.monotonic() - started,
-        )
+        self._sent(request, url, answer.status, started)
+        return answer
+
+    def _answer(self, request: Request, response: httpx.Response, url: str, end: float) -> Answer:
+        """Read a response (within the size bound and ``end``) into an Answer and close it."""
+        try:
+            reader = self._reader(request, response, url)
+            for chunk in raw_chunks(response):
+                if not reader.feed(chunk):
+                    break
+                if time.monotonic() >= end:  # a transport that ignores the deadline
+                    raise TimeoutError
+        finally:
+            response.close()
         return reader.finish()
 
     def _exchange(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -435,28 +429,17 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
 
     def _stream(self, stream: RecordStream) -> Iterator[Record]:
         """``iter_records``: the records of a streamed answer as they arrive."""
-        pool = self._pool
         request = stream.request
         url = self._base + request.path
-        end = None if stream.total_timeout is None else time.monotonic() + stream.total_timeout
-        retries = 0
+        end = stream.deadline()
         while True:
             records: RecordsReader | None = None
             try:
-                response = self._open(pool, request, url, end)
+                response = self._open(request, url, end)
                 try:
                     records = self._records(response, url)
                     chunks = raw_chunks(response)
-                    while True:
-                        try:
-                            with deadline(end):
-                                chunk = next(chunks, None)
-                            if end is not None and time.monotonic() >= end:
-                                raise TimeoutError
-                        except (httpx.HTTPError, TimeoutError, OSError) as error:
-                            raise self._chunk_failed(error, url, stream, end) from None
-                        if chunk is None:
-                            break
+                    while (chunk := self._next(chunks, url, stream, end)) is not None:
                         yield from records.feed(chunk)
                     yield from records.finish()
                     return
@@ -465,19 +448,14 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
             except AuditorError as error:
                 handed_out = 0 if records is None else records.count
                 settings = self._settings
-                wait = RecordStream.retry_wait(
-                    settings.retry, error, retries, handed_out, settings.timeout
+                time.sleep(
+                    stream.wait_or_raise(error, handed_out, settings.retry, settings.timeout)
                 )
-                if wait is None:
-                    raise
-                retries += 1
-                time.sleep(wait)
 
-    def _open(
-        self, pool: httpx.Client, request: Request, url: str, end: float | None
-    ) -> httpx.Response:
+    def _open(self, request: Request, url: str, end: float | None) -> httpx.Response:
         """Send a streamed request; return the response once a 2xx head arrived (see
         :meth:`AuditorClient._open`)."""
+        pool = self._pool
         started = time.monotonic()
         bound = self._open_bound(started, end)
         try:
@@ -485,13 +463,20 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
                 response = pool.send(self._build(pool, request), stream=True)
                 if 200 <= response.status_code < 300:
                     return response
-                try:
-                    reader = self._reader(request, response, url)
-                    for chunk in raw_chunks(response):
-                        if not reader.feed(chunk):
-                            break
-                finally:
-                    response.close()
+                answer = self._answer(request, response, url, bound)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
-        raise reader.finish().error(request.route.method)
+        raise answer.error(request.route.method)
+
+    def _next(
+        self, chunks: Iterator[bytes], url: str, stream: RecordStream, end: float | None
+    ) -> bytes | None:
+        """The next raw chunk of a stream (None at its end), within the deadline."""
+        try:
+            with deadline(end):
+                chunk = next(chunks, None)
+            if end is not None and time.monotonic() >= end:
+                raise TimeoutError
+        except (httpx.HTTPError, TimeoutError, OSError) as error:
+            raise self._chunk_failed(error, url, stream, end) from None
+        return chunk

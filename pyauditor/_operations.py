@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import sys
+import time
 import warnings
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Final, Generic, TypeVar
@@ -649,32 +650,41 @@ def get_single_record(record_id: str) -> Plan[Record]:
 class RecordStream:
     """``iter_records``: a records request whose records are handed out as they arrive.
 
+    One per call; it keeps the call's retry count and whole-stream deadline.
+
     Attributes:
         request: ``GET /records?<query>``.
         total_timeout: Seconds the whole stream may take, or ``None`` (each chunk is still
             bounded by the client's timeout).
     """
 
-    __slots__ = ("request", "total_timeout")
+    __slots__ = ("_retries", "request", "total_timeout")
 
     def __init__(self, request: Request, total_timeout: float | None) -> None:
         self.request = request
         self.total_timeout = total_timeout
+        self._retries = 0
 
-    @staticmethod
-    def retry_wait(
-        policy: RetryPolicy, error: AuditorError, retries: int, handed_out: int, timeout: float
-    ) -> float | None:
-        """The wait before opening the stream again, or None: raise ``error``.
+    def deadline(self) -> float | None:
+        """The monotonic instant the stream must end by, counted from now (None: no bound)."""
+        total = self.total_timeout
+        return None if total is None else time.monotonic() + total
+
+    def wait_or_raise(
+        self, error: AuditorError, handed_out: int, policy: RetryPolicy, timeout: float
+    ) -> float:
+        """The wait before opening the stream again; raises ``error`` when it is final.
 
         A stream is retried like any read until its first record was handed out; after that
         the caller holds records of this attempt, and another attempt would repeat them.
         """
         if handed_out or not isinstance(error, APIConnectionError | APIStatusError):
-            return None
-        wait = policy.wait_before_retry(error, retries, min(timeout, MAX_RETRY_AFTER))
-        if wait is not None:
-            _log_retry(error, wait, retries + 1, policy)
+            raise error
+        wait = policy.wait_before_retry(error, self._retries, min(timeout, MAX_RETRY_AFTER))
+        if wait is None:
+            raise error
+        self._retries += 1
+        _log_retry(error, wait, self._retries, policy)
         return wait
 
 
