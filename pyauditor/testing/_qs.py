@@ -14,6 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._grammar import FILTER_FIELDS as _FILTER_FIELDS
+from .._grammar import META_OPERATORS as _META_OPERATORS
+from .._grammar import OPERATOR_NAMES as _OPERATOR_FIELDS
+from .._grammar import SORT_COLUMNS as _SORT_COLUMNS
+from .._grammar import SORT_DIRECTIONS as _SORT_DIRECTIONS
 from ._chrono import ChronoError, parse_timestamp
 from ._names import is_valid_name
 from ._serde import rust_debug_str
@@ -32,19 +37,6 @@ _ENCODED_BRACKET_HINT = (
     "\nInvalid field contains an encoded bracket -- did you mean to use non-strict mode?"
     "\n  https://docs.rs/serde_qs/latest/serde_qs/#strict-vs-non-strict-modes"
 )
-_FILTER_FIELDS = (
-    "record_id",
-    "start_time",
-    "stop_time",
-    "runtime",
-    "meta",
-    "component",
-    "sort_by",
-    "limit",
-)
-_OPERATOR_FIELDS = ("gt", "lt", "gte", "lte", "equals")
-_SORT_DIRECTIONS = ("asc", "desc")
-_SORT_COLUMNS = ("start_time", "stop_time", "runtime", "record_id")
 
 
 class QueryError(ValueError):
@@ -469,8 +461,8 @@ def _name_list(level: _Level) -> list[str]:
 
 def _meta_filter(level: _Level) -> MetaFilter:
     result = MetaFilter()
-    for key, value in _fields_in_order(_struct_map(level), ("c", "dnc"), False):
-        if key in ("c", "dnc"):
+    for key, value in _fields_in_order(_struct_map(level), _META_OPERATORS, False):
+        if key in _META_OPERATORS:
             if not _is_none(value):
                 setattr(result, key, _name_list(value))
         else:

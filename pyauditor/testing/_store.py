@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._grammar import OPERATORS, SORT_COLUMNS
 from .._json import dumps, dumps_exact, encode_string, float_is_plain
 from ._chrono import format_micros, ns_to_pg_micros, pg_micros_to_ns, runtime_seconds
 from ._qs import Filters, Operators
@@ -66,14 +67,10 @@ CREATE INDEX IF NOT EXISTS auditor_meta_lookup ON auditor_meta (key, value, reco
 CREATE INDEX IF NOT EXISTS auditor_meta_by_record ON auditor_meta (record);
 """
 
-# Column names of ORDER BY targets; values come from a fixed set, never from the request.
-_SORT_COLUMNS = {
-    "start_time": "start_us",
-    "stop_time": "stop_us",
-    "runtime": "runtime",
-    "record_id": "record_id",
-}
-_OPERATORS = (("gt", ">"), ("lt", "<"), ("gte", ">="), ("lte", "<="), ("equals", "="))
+# The columns of the fields stored under another name; values come from a fixed set, never
+# from the request.
+_TIME_COLUMNS = {"start_time": "start_us", "stop_time": "stop_us"}
+_SORT_COLUMNS = {field: _TIME_COLUMNS.get(field, field) for field in SORT_COLUMNS}
 _SELECT = "SELECT record_id, meta, components, start_text, stop_text, runtime FROM auditor_records"
 _BUSY_TIMEOUT_S = 30.0
 
@@ -433,7 +430,7 @@ def _operator_clauses(
         return None
     clauses: list[str] = []
     params: list[Any] = []
-    for name, sql_op in _OPERATORS:
+    for name, sql_op in OPERATORS.items():
         value = getattr(ops, name)
         if value is None or (name == "equals" and skip_equals):
             continue
@@ -470,9 +467,9 @@ def _build_query(filters: Filters) -> tuple[str | None, list[Any]]:
             params.append(filters.record_id)
         # Datetime `equals` is parsed but ignored upstream (get_operator skips it for DateTime).
         if filters.start_time is not None:
-            add(_operator_clauses("start_us", filters.start_time, _pg_time, True))
+            add(_operator_clauses(_TIME_COLUMNS["start_time"], filters.start_time, _pg_time, True))
         if filters.stop_time is not None:
-            add(_operator_clauses("stop_us", filters.stop_time, _pg_time, True))
+            add(_operator_clauses(_TIME_COLUMNS["stop_time"], filters.stop_time, _pg_time, True))
         for key, meta in (filters.meta or {}).items():
             for value in meta.c or ():
                 where.append(
