@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+import yaml
 
 from pyauditor.testing import AuditorTestServer, DataAccessRule, RbacConfig
 
@@ -357,3 +358,23 @@ def test_meta_filtering_refuses_a_value_casbin_allowed(
     assert response.json() == {
         "error": "Permission denied to access the site with the meta_id /records"
     }
+
+
+def test_openapi_yaml_documents_the_403s_and_the_dropped_connections() -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "openapi.yaml").read_text("utf-8"))
+    assert spec["info"]["version"] == "0.11.0"
+    forbidden_examples = spec["components"]["responses"]["Forbidden"]["content"]["text/plain"]
+    assert {e["value"] for e in forbidden_examples["examples"].values()} == {
+        INSUFFICIENT.decode(),
+        DENIED.decode(),
+    }
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            assert operation["responses"]["403"] == {"$ref": "#/components/responses/Forbidden"}, (
+                where
+            )
+            dropped = operation["x-auditor-dropped-connection"]
+            assert any("cannot parse" in case for case in dropped), where
+    query = spec["paths"]["/records"]["get"]["x-auditor-dropped-connection"]
+    assert any("meta_id does not exist" in case for case in query)
