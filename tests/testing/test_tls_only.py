@@ -123,26 +123,22 @@ def test_tls_only_without_tls_is_a_usage_error() -> None:
     assert "tls_only needs TLS" in proc.stderr
 
 
+def serve_tls(files: Files, *options: str) -> tuple[subprocess.Popen[str], str, str]:
+    """A server on both listeners; returns it with its plain and HTTPS URLs."""
+    command = ["-m", "pyauditor.testing", "--port", "0", "--tls-port", "0", *files.options()]
+    proc = run_cli(*command, *options)
+    assert proc.stdout is not None
+    plain = proc.stdout.readline().split()[-1]
+    tls = proc.stdout.readline().split()[-3]
+    return proc, plain, tls
+
+
 def test_serve_with_rbac_from_a_json_file(files: Files, tmp_path: Path) -> None:
     config = tmp_path / "rbac.json"
     config.write_text(json.dumps({"enforce_rbac": True, "read_access_cn": ["collector.example"]}))
-    proc = run_cli(
-        "-m",
-        "pyauditor.testing",
-        "--port",
-        "0",
-        "--tls-port",
-        "0",
-        *files.options(),
-        "--rbac",
-        str(config),
-        "--rbac-enforced-by",
-        "enforce_rbac",
-    )
+    options = ("--rbac", str(config), "--rbac-enforced-by", "enforce_rbac")
+    proc, plain, tls = serve_tls(files, *options)
     try:
-        assert proc.stdout is not None
-        plain = proc.stdout.readline().split()[-1]
-        tls = proc.stdout.readline().split()[-3]
         assert httpx.get(tls + "/records", verify=files.context).status_code == 200
         response = httpx.post(tls + "/record", json={}, verify=files.context)
         assert (response.status_code, response.text) == (403, "Insufficient permissions")
@@ -152,20 +148,8 @@ def test_serve_with_rbac_from_a_json_file(files: Files, tmp_path: Path) -> None:
 
 
 def test_the_ignore_flag_with_tls_and_no_rbac_is_pointed_out(files: Files) -> None:
-    proc = run_cli(
-        "-m",
-        "pyauditor.testing",
-        "--port",
-        "0",
-        "--tls-port",
-        "0",
-        *files.options(),
-        "--ignore-record-exists",
-    )
+    proc, _, tls = serve_tls(files, "--ignore-record-exists")
     try:
-        assert proc.stdout is not None
-        proc.stdout.readline()
-        tls = proc.stdout.readline().split()[-3]
         response = httpx.get(tls + "/records", verify=files.context)
         assert (response.status_code, response.text) == (500, "Enforcer not initialized")
     finally:
