@@ -431,17 +431,24 @@ class Listener:
         self._closed = threading.Event()
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._selector: selectors.BaseSelector | None = None
         self._registered: socket.socket | None = None
         self._lingering: dict[socket.socket, float] = {}
+        # Made here, not in the accept thread: if they cannot be made, start() says so.
         self._spare: int | None = None
-        self._thread = threading.Thread(
-            target=self._accept_loop, name=f"pyauditor-accept-{self.port}", daemon=True
-        )
+        self._selector: selectors.BaseSelector | None = None
         try:
+            self._selector = selectors.DefaultSelector()
+            self._spare = _open_spare()
+            self._thread = threading.Thread(
+                target=self._accept_loop, name=f"pyauditor-accept-{self.port}", daemon=True
+            )
             self._thread.start()
         except BaseException:
             self._sock.close()
+            if self._selector is not None:
+                self._selector.close()
+            if self._spare is not None:
+                os.close(self._spare)
             raise
 
     @staticmethod
@@ -504,8 +511,6 @@ class Listener:
 
     def _accept_loop(self) -> None:
         try:
-            self._selector = selectors.DefaultSelector()
-            self._spare = _open_spare()
             while not self._stopping:
                 try:
                     self._accept_step()
