@@ -303,12 +303,19 @@ def test_iter_records_streams_every_record(api: Blockingly) -> None:
 
 
 def test_requests_look_like_python_auditor(api: Blockingly, server: AuditorTestServer) -> None:
-    api.add(job("r1"))
-    api.bulk_insert([job("r2")])
-    api.update(job("r1"))
-    api.get()
-    api.advanced_query("limit=1")
-    seen = [(r.method, r.path, r.query) for r in logged(server, 5)]
+    calls = [
+        lambda: api.add(job("r1")),
+        lambda: api.bulk_insert([job("r2")]),
+        lambda: api.update(job("r1")),
+        api.get,
+        lambda: api.advanced_query("limit=1"),
+    ]
+    seen = []
+    for count, call in enumerate(calls, 1):
+        call()
+        # Each request once it is logged: the server's workers log in the order they finish.
+        request = logged(server, count)[count - 1]
+        seen.append((request.method, request.path, request.query))
     assert seen == [
         ("POST", "/record", ""),
         ("POST", "/records", ""),
