@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import enum
 import json
 import logging
 import math
@@ -49,9 +50,11 @@ __all__ = [
     "ContentDecoder",
     "Deadline",
     "RetryPolicy",
+    "WriteAnswer",
     "base_url",
     "batch_json_array",
     "check_write_answer",
+    "classify_write_answer",
     "decode_error",
     "parse_retry_after",
     "status_error",
@@ -63,6 +66,7 @@ logger = logging.getLogger("pyauditor")
 
 USER_AGENT: Final = f"pyauditor/{__version__} (python-auditor compatible)"
 RECORD_EXISTS: Final = "RECORD_EXISTS"
+_RECORD_EXISTS_BYTES: Final = RECORD_EXISTS.encode()
 BODY_LIMIT: Final = 2 * 1024 * 1024
 """AUDITOR's limit for a request body (actix-web's JsonConfig default): larger bodies get 413."""
 
@@ -140,24 +144,41 @@ def status_error(
     )
 
 
-def _warning(text: str, what: str) -> str | None:
-    """The message of AUDITOR's ``{"warning": ...}`` answer, or None for any other body.
+class WriteAnswer(enum.Enum):
+    """What a 2xx answer to an insert (``POST /record``, ``POST /records``) says."""
 
-    A body that looks like a warning but cannot be read (absurd nesting, huge numbers) raises
-    :class:`ResponseDecodeError`: whether the write was stored is unknown, so it must not pass
-    as success either.
+    STORED = "stored"
+    """AUDITOR's empty body: the record(s) are stored."""
+    EXISTS = "exists"
+    """``RECORD_EXISTS`` (python-auditor's reading: the body decides, whatever the status)."""
+    WARNING = "warning"
+    """``{"warning": ...}`` of ``ignore_record_exists_error``: nothing sent was stored."""
+    UNCLEAR = "unclear"
+    """A body AUDITOR never sends (a proxy's page, garbage)."""
+
+
+_WARNING_LIMIT: Final = 65536
+"""Largest 2xx body read as a possible warning (AUDITOR's is about 100 bytes)."""
+
+
+def classify_write_answer(body: bytes) -> WriteAnswer:
+    """What the body of a 2xx answer to an insert says; never raises, whatever the bytes.
+
+    The one reading of such answers, for :func:`check_write_answer` and the batch planner.
     """
-    stripped = text.strip()
-    if not stripped.startswith("{") or '"warning"' not in stripped:
-        return None
-    try:
-        document = json.loads(stripped)
-    except (ValueError, RecursionError) as error:
-        raise decode_error(what, text.encode(), f"unreadable warning answer ({error})") from None
-    if type(document) is not dict or "warning" not in document:
-        return None
-    warning = document["warning"]
-    return warning if isinstance(warning, str) else repr(warning)[:_EXCERPT]
+    text = body.strip()
+    if not text:
+        return WriteAnswer.STORED
+    if text == _RECORD_EXISTS_BYTES:
+        return WriteAnswer.EXISTS
+    if text[:1] == b"{" and len(text) <= _WARNING_LIMIT and b'"warning"' in text:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):  # bad UTF-8 or numbers, absurd nesting
+            return WriteAnswer.UNCLEAR
+        if type(value) is dict and isinstance(value.get("warning"), str):
+            return WriteAnswer.WARNING
+    return WriteAnswer.UNCLEAR
 
 
 def check_write_answer(
@@ -176,7 +197,8 @@ def check_write_answer(
       ``POST /records`` the whole batch was rolled back -- *nothing* of it was stored.  Either
       way the answer means what ``500 RECORD_EXISTS`` means on a server without the option.
 
-    Any other 2xx body is success (AUDITOR answers an empty body); an update accepts any 2xx.
+    Any other 2xx body is success (AUDITOR answers an empty body; :func:`classify_write_answer`
+    reads it); an update accepts any 2xx.
 
     Raises:
         APIStatusError: the matching subclass for the status and body.
@@ -187,23 +209,26 @@ def check_write_answer(
         raise status_error(status, body, method, url)
     if not body or method != "POST":
         return
-    text = _body_text(body)
-    if text.strip() == RECORD_EXISTS:
-        raise RecordExistsError(
-            RECORD_EXISTS, status_code=status, body=text, method=method, url=url
-        )
-    warning = _warning(text, f"{method} {url}")
-    if warning is not None:
+    kind = classify_write_answer(body)
+    if kind is WriteAnswer.STORED:
+        return
+    text = _body_text(body[:_WARNING_LIMIT])
+    if kind is WriteAnswer.UNCLEAR:
+        if '"warning"' in text:
+            # It looks like the warning but cannot be read: whether anything was stored is
+            # unknown, so it must not pass as success either.
+            raise decode_error(f"{method} {url}", body, "an unreadable warning answer")
+        logger.debug("%s %s answered %d with a body AUDITOR never sends", method, url, status)
+        return
+    if kind is WriteAnswer.WARNING:
         logger.info(
             "AUDITOR answered %s %s with a warning, so %s: %s",
             method,
             url,
             "nothing of the batch was stored" if batch else "the record was not stored",
-            warning,
+            " ".join(text.split())[:200],
         )
-        raise RecordExistsError(
-            RECORD_EXISTS, status_code=status, body=text, method=method, url=url
-        )
+    raise RecordExistsError(RECORD_EXISTS, status_code=status, body=text, method=method, url=url)
 
 
 def decode_error(what: str, body: bytes, reason: str) -> ResponseDecodeError:

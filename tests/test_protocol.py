@@ -264,3 +264,23 @@ def test_wait_before_retry_decides_what_is_worth_another_attempt() -> None:
     assert policy.wait_before_retry(status_error(404, b"", "GET", "u"), 0) is None
     assert policy.wait_before_retry(StreamDecodeError("bad", index=0, offset=0), 0) is None
     assert RetryPolicy(max_retries=0).wait_before_retry(refused, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"", "stored"),
+        (b"  \n", "stored"),
+        (b"RECORD_EXISTS", "exists"),
+        (b'{"warning":"One or more records already exist"}', "warning"),
+        (b'{"warning": 5}', "unclear"),
+        (b'{"warning":"x"' + b"9" * 5000, "unclear"),
+        (b'{"warning":' + b"[" * 100_000, "unclear"),
+        (b"<html>proxy</html>", "unclear"),
+        (b"ok", "unclear"),
+    ],
+)
+def test_one_reading_of_write_answers(body: bytes, kind: str) -> None:
+    from pyauditor._protocol import classify_write_answer
+
+    assert classify_write_answer(body).value == kind
