@@ -12,6 +12,7 @@ import pytest
 
 from pyauditor import ConfigurationError, QueueError
 from pyauditor._queue import (
+    APPLICATION_ID,
     SCHEMA_VERSION,
     DatabaseLocation,
     DeadLetterEntry,
@@ -146,10 +147,14 @@ def test_a_file_that_is_not_a_database_is_a_queue_error(tmp_path: Path) -> None:
 def test_a_file_of_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "q.db"
     with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        conn.execute("CREATE TABLE pyauditor_queue_v3 (x)")
     conn.close()
+    before = path.read_bytes()
     with pytest.raises(QueueError, match="newer pyauditor"):
         open_store(path)
+    assert path.read_bytes() == before
 
 
 def test_an_unwritable_directory_is_a_queue_error(tmp_path: Path) -> None:
