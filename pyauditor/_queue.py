@@ -184,6 +184,9 @@ _SCHEMA: Final = (
     )""",
     f"CREATE INDEX {DEAD_TABLE}_record ON {DEAD_TABLE} (record_id, kind)",
 )
+_INSERT_ROW: Final = (
+    f"INSERT INTO {QUEUE_TABLE} (kind, record_id, body, enqueued_at) VALUES (?, ?, ?, ?)"
+)
 _UPGRADE_FROM_1: Final = (
     f"ALTER TABLE {QUEUE_TABLE} ADD COLUMN last_attempt_at REAL",
     f"ALTER TABLE {QUEUE_TABLE} ADD COLUMN isolated_failures INTEGER NOT NULL DEFAULT 0",
@@ -518,6 +521,19 @@ class _FileKind:
     """python-auditor's tables present."""
 
 
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that can never change the file, nor create any file beside it.
+
+    Without a ``-wal`` file the database file is complete on its own, and ``immutable=1``
+    reads it without locks or side files (a WAL-mode file opened otherwise gets ``-wal`` and
+    ``-shm`` files, even for reading).  With one, SQLite must read it too: ``mode=ro``.
+    """
+    wal = path.with_name(path.name + "-wal")
+    options = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    uri = f"file:{quote(str(path.absolute()))}?{options}"
+    return sqlite3.connect(uri, uri=True, timeout=timeout)
+
+
 def _table_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
     return [(row[1], str(row[2]).upper()) for row in conn.execute(f"PRAGMA table_info([{table}])")]
 
@@ -642,7 +658,9 @@ class QueueStore:
             raise QueueError(f"cannot open {self._where}: {error}") from error
         try:
             # Read-only checks first: a file that is not ours must stay exactly as it is.
-            kind = _examine(conn, self._where) if location.path is not None else _FileKind(0, ())
+            kind = _FileKind(0, ())
+            if location.path is not None:
+                kind = self._examine(location.path)
             # Plugins could change the connection in ways this module does not expect.
             self._db = sqlite_utils.Database(conn, execute_plugins=False)
             with self._guard("open"):
@@ -654,6 +672,16 @@ class QueueStore:
         except BaseException:
             conn.close()
             raise
+
+    def _examine(self, path: Path) -> _FileKind:
+        try:
+            checker = _connect_read_only(path, self.location.busy_timeout)
+        except sqlite3.Error as error:
+            raise QueueError(f"cannot open {self._where}: {error}") from error
+        try:
+            return _examine(checker, self._where)
+        finally:
+            checker.close()
 
     @staticmethod
     def _connect(location: DatabaseLocation) -> sqlite3.Connection:
@@ -735,7 +763,7 @@ class QueueStore:
                 continue
             kind: Kind = "insert" if table == "inserts" else "update"
             moved: list[int] = []
-            rows: list[dict[str, object]] = []
+            rows: list[tuple[Kind, str, str, float]] = []
             for rowid, blob in db.execute(f"SELECT rowid, record FROM [{table}] ORDER BY rowid"):
                 try:
                     if not isinstance(blob, bytes):
@@ -752,12 +780,10 @@ class QueueStore:
                         error,
                     )
                     continue
-                rows.append(
-                    {"kind": kind, "record_id": record_id, "body": body, "enqueued_at": now}
-                )
+                rows.append((kind, record_id, body, now))
                 moved.append(rowid)
             if rows:
-                db.table(QUEUE_TABLE).insert_all(rows)
+                db.conn.executemany(_INSERT_ROW, rows)
                 _for_chunks(db, f"DELETE FROM [{table}] WHERE rowid IN ({{marks}})", moved)
                 imported += len(rows)
         if imported:
@@ -780,14 +806,13 @@ class QueueStore:
         Returns only after the transaction committed: the items survive a crash from then on.
         """
         now = time.time()
-        rows = [
-            {"kind": kind, "record_id": record_id, "body": body, "enqueued_at": now}
-            for kind, record_id, body in items
-        ]
+        rows = [(kind, record_id, body, now) for kind, record_id, body in items]
         if not rows:
             return 0
         with self._transaction("enqueue") as db:
-            db.table(QUEUE_TABLE).insert_all(rows)
+            # Plain SQL: sqlite-utils' insert_all would create a missing table (with columns
+            # guessed from the rows) instead of failing on a clobbered file.
+            db.conn.executemany(_INSERT_ROW, rows)
         return len(rows)
 
     # -- what the sender reads ---------------------------------------------------------------
@@ -1092,10 +1117,8 @@ def read_queue_file(path: Path, *, dead_letter_limit: int | None = 20) -> QueueS
             pyauditor.
     """
     where = f"queue {path}"
-    # mode=ro: SQLite itself refuses every write, so inspecting can never change the file.
-    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=10)
+        conn = _connect_read_only(path, 10)
     except sqlite3.Error as error:
         raise QueueError(f"cannot open {where}: {error}") from None
     try:
