@@ -91,7 +91,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, overload
 
 import attrs
 
@@ -625,7 +625,8 @@ class BatchPlanner:
             single = len(part) == 1
             if body is None:
                 body = ("[" + ",".join(state.bodies[i] for i in part) + "]").encode("utf-8")
-            if b"\\u0000" in body:
+            # A backslash is rare and found at memchr speed; only then look for a NUL.
+            if b"\\" in body and b"\\u0000" in body:
                 clean = []
                 for position in part:
                     if _has_nul(state.bodies[position]):
@@ -1255,13 +1256,36 @@ class BulkOutcome:
             raise error
 
 
-def _bulk_items(records: Iterable[Record]) -> tuple[list[str], list[str]]:
+class _RecordIds(Sequence[str]):
+    """The ids of a list of records, read when the planner needs one (rarely, on duplicates)."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: list[Record]) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [record.record_id for record in self._records[index]]
+        return self._records[index].record_id
+
+
+def _bulk_items(records: Iterable[Record]) -> tuple[Sequence[str], list[str]]:
     """Ids and bodies of ``records``, every one validated before anything is sent."""
     if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
         raise type_error(records, "Sequence")
     items = list(records)
     bodies = records_wire_json(items)  # checks every record; raises before any request
-    return [record.record_id for record in items], bodies
+    return _RecordIds(items), bodies
 
 
 def bulk_insert_blocking(server: BlockingServer, records: Iterable[Record]) -> None:

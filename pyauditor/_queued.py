@@ -78,8 +78,15 @@ class QueuedAuditorClient:
 
     What the server refuses for good (400 invalid record, 413 too large, 404 update of a record
     it does not have) is kept in a dead-letter table with the server's message
-    (:meth:`dead_letters`), never silently dropped and never in the way of other records.
-    Everything else (server down, timeouts, 5xx) stays queued and is retried with backoff.
+    (:meth:`dead_letters`), never silently dropped and never in the way of other records.  So
+    is a record whose id the server already holds with *other* content (both versions are
+    kept: ``DeadLetter.body`` and ``DeadLetter.stored``), one the server fails to store again
+    and again while it stores others, and one with a NUL character, which AUDITOR cannot
+    store.  A record the server holds identically counts as delivered (a re-send after a
+    crash).  Everything else (server down, timeouts, 5xx) stays queued and is retried with
+    backoff, for as long as it takes unless ``AuditorClientBuilder.queue_give_up`` says
+    otherwise.  A queue file that is damaged or belongs to another program is refused when
+    the client is built, and left as it is.
 
     Call :meth:`stop` when done, or use ``async with``: it delivers what it can within the
     client's timeout and ends the background task.  What is not delivered stays in the file and

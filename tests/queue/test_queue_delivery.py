@@ -10,7 +10,6 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,22 +32,6 @@ from .fakes import FakeAuditor, body, refused
 
 FAST = RetryPolicy(initial_delay=0.01, max_delay=0.01, jitter=0)
 STOP = "2022-08-08T12:30:00Z"
-
-
-@pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown()
-
-
-@pytest.fixture
-async def senders() -> AsyncIterator[list[AsyncSender]]:
-    started: list[AsyncSender] = []
-    yield started
-    for sender in started:
-        if sender.running:
-            await sender.stop(1)
 
 
 class Queue:

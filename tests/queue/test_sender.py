@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,24 +28,8 @@ FAST = RetryPolicy(initial_delay=0.02, max_delay=0.02, jitter=0)
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown()
-
-
-@pytest.fixture
 def store() -> QueueStore:
     return QueueStore(DatabaseLocation(None))
-
-
-@pytest.fixture
-async def senders() -> AsyncIterator[list[AsyncSender]]:
-    started: list[AsyncSender] = []
-    yield started
-    for sender in started:
-        if sender.running:
-            await sender.stop(1)
 
 
 def add(store: QueueStore, *ids: str) -> None:
