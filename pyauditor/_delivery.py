@@ -36,9 +36,11 @@ Verdicts (:class:`Verdict`):
 * ``REJECTED``: refused for the record's own sake: ``400``/``413`` for it alone, or a NUL
   character, which AUDITOR's database cannot store.
 * ``FAILED``: not stored, and nothing learned about the record (server trouble).
-  ``isolated`` says the server failed on this record *alone* while it worked otherwise (the
-  shell's probe ``POST /records []`` succeeded, or a 2xx answer that did not store it): a
-  record that keeps doing that can never be stored (the queue counts such failures).
+  ``isolated`` says the server failed on this record *alone* while it worked otherwise: it
+  answered a probe ``POST /records []`` and stored another record after it in the same plan
+  (or the record is a known suspect, see :meth:`BatchPlanner.plan`), or it answered ``2xx``
+  without storing it.  A record that keeps doing that can never be stored (the queue counts
+  such failures and gives up on it).
 
 How duplicates are found (a re-send of records that are all stored costs a query per batch,
 not a request per record, whatever the records' timestamps):
@@ -68,7 +70,8 @@ lowers the body limit of later batches).  A ``5xx`` other than ``RECORD_EXISTS``
 too, so that a record the server cannot store does not block its neighbours; a single record
 answered ``5xx`` is followed by the probe to tell "this record" from "the server".  More
 ``5xx`` answers in a row than a bisection explains (:func:`failure_budget`), a failed probe,
-a connection error, a timeout or any other status stop the plan.
+:data:`UNPROVEN_LIMIT` records in a row failing alone with none stored in between, a
+connection error, a timeout or any other status stop the plan.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Generator,
     Iterable,
     Iterator,
@@ -147,6 +151,9 @@ MAX_WINDOWS: Final = 4
 
 MAX_PAGES: Final = 6
 """Pages read per window at most; records beyond stay to be narrowed down by splitting."""
+
+UNPROVEN_LIMIT: Final = 3
+"""Records failing alone in a row, with none stored in between, that stop a plan."""
 
 MEMORY: Final = 250_000
 """Stored record ids a planner remembers from its lookups at most (a few tens of MB)."""
@@ -525,11 +532,16 @@ class Counts:
 class _Round:
     """The state of one :meth:`BatchPlanner.plan` call."""
 
-    __slots__ = ("asked", "bodies", "found", "ids", "keys", "starts")
+    __slots__ = ("asked", "bodies", "found", "ids", "keys", "starts", "suspects", "unproven")
 
-    def __init__(self, ids: Sequence[str], bodies: Sequence[str]) -> None:
+    def __init__(
+        self, ids: Sequence[str], bodies: Sequence[str], suspects: Collection[int]
+    ) -> None:
         self.ids = ids
         self.bodies = bodies
+        self.suspects = suspects
+        # Records answered 5xx alone, waiting for another record to be stored after them.
+        self.unproven: list[tuple[int, AuditorError]] = []
         self.asked: set[int] = set()  # positions a lookup has been made for
         self.found: dict[str, int | None] = {}  # wanted ids the lookups found
         self.starts: dict[int, int | None] = {}
@@ -591,18 +603,35 @@ class BatchPlanner:
 
     # -- inserts ---------------------------------------------------------------------------
 
-    def plan(self, ids: Sequence[str], bodies: Sequence[str]) -> Flow:
+    def plan(
+        self, ids: Sequence[str], bodies: Sequence[str], *, suspects: Collection[int] = ()
+    ) -> Flow:
         """Store the records whose ids and ``POST /record`` bodies are given (same length).
 
         Yields the steps of the module documentation; every position gets exactly one
         :class:`Settled`, unless the plan stops early (it then returns the error).
+
+        Args:
+            ids: The records' ids.
+            bodies: Their ``POST /record`` bodies.
+            suspects: Positions of records that failed alone before (the queue knows): a
+                ``5xx`` for one of them alone is its own trouble as soon as the probe succeeds.
+                For any other record that needs another record stored after it in the same
+                plan, so that a server failing every insert (a full disk, say) is not taken
+                for records it cannot store.
         """
         if len(ids) != len(bodies):
             raise ValueError("ids and bodies must have the same length")
-        state = _Round(ids, bodies)
+        state = _Round(ids, bodies, suspects)
         todo: Sequence[int] = range(len(ids))
         while todo:
             todo, halted = yield from self._round(state, todo)
+            for position, error in state.unproven:
+                # Nothing was stored after it: the server's trouble as much as the record's.
+                yield self._settle(
+                    Verdict.FAILED, (position,), _reason(error), _status(error), error
+                )
+            state.unproven.clear()
             if halted is not None:
                 return halted
         return None
@@ -648,6 +677,10 @@ class BatchPlanner:
                     failures = 0
                     self._learn_stored(state, part, deferred)
                     yield self._settle(Verdict.STORED, part)
+                    for position, error in state.unproven:
+                        # Stored after it failed alone: that failure was the record's.
+                        yield self._failed_alone(position, error)
+                    state.unproven.clear()
                     continue
                 if answer is _Answer.UNCLEAR:
                     failures = 0
@@ -701,18 +734,27 @@ class BatchPlanner:
                     continue
                 probe = yield Write("POST", "/records", b"[]", ())
                 self.counts.writes += 1
-                alone = isinstance(probe, bytes)
-                yield self._settle(
-                    Verdict.FAILED, part, _reason(error), status, error, isolated=alone
-                )
-                if not alone:
+                if not isinstance(probe, bytes):
+                    yield self._settle(Verdict.FAILED, part, _reason(error), status, error)
                     return deferred, error
-                failures = 0  # the server works: that was the record's trouble
+                failures = 0  # the server answers: perhaps the record's trouble
+                position = part[0]
+                if position in state.suspects:
+                    yield self._failed_alone(position, error)
+                    continue
+                state.unproven.append((position, error))
+                if len(state.unproven) >= UNPROVEN_LIMIT:
+                    return deferred, error  # record after record fails: the server's trouble
                 continue
             # Unreachable or refusing everything (connection, timeout, 401/403/404/429, ...).
             yield self._settle(Verdict.FAILED, part, _reason(error), status, error)
             return deferred, error
         return deferred, None
+
+    def _failed_alone(self, position: int, error: AuditorError) -> Settled:
+        return self._settle(
+            Verdict.FAILED, (position,), _reason(error), _status(error), error, isolated=True
+        )
 
     def _settle(
         self,

@@ -301,13 +301,18 @@ def _parse_busy_timeout(value: str, option: str) -> float:
 
 @attrs.frozen
 class QueuedRow:
-    """One queued request: its queue position, kind, record id and JSON body."""
+    """One queued request: its queue position, kind, record id and JSON body.
+
+    ``isolated_failures`` counts the times the server failed on it alone (see
+    :class:`GiveUp`).
+    """
 
     seq: int
     kind: Kind
     record_id: str
     body: str
     attempts: int = 0
+    isolated_failures: int = 0
 
 
 @attrs.frozen
@@ -821,11 +826,11 @@ class QueueStore:
         """Queued inserts with ``seq > after``, in queue order."""
         with self._guard("read"):
             cursor = self._db.execute(
-                f"SELECT seq, record_id, body, attempts FROM {QUEUE_TABLE} "
+                f"SELECT seq, record_id, body, attempts, isolated_failures FROM {QUEUE_TABLE} "
                 "WHERE kind = 'insert' AND seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             )
-            return [QueuedRow(seq, "insert", rid, body, tries) for seq, rid, body, tries in cursor]
+            return [QueuedRow(seq, "insert", *rest) for seq, *rest in cursor]
 
     def next_updates(self, after: int, limit: int) -> list[QueuedRow]:
         """Queued updates with ``seq > after`` whose record has no queued insert, in order."""

@@ -152,14 +152,20 @@ class AsyncSender:
         try:
             if self._store.give_up.max_age is not None:
                 await self.store_call(self._store.expire)
-            for fetch, window, flow_of in (
-                (self._store.next_inserts, _INSERT_WINDOW, planner.plan),
-                (self._store.next_updates, _UPDATE_WINDOW, planner.updates),
+            for fetch, window in (
+                (self._store.next_inserts, _INSERT_WINDOW),
+                (self._store.next_updates, _UPDATE_WINDOW),
             ):
                 cursor = 0
                 while rows := await self.store_call(fetch, cursor, window):
                     cursor = rows[-1].seq
-                    flow = flow_of([r.record_id for r in rows], [r.body for r in rows])
+                    ids, bodies = [r.record_id for r in rows], [r.body for r in rows]
+                    if rows[0].kind == "insert":
+                        # Rows that failed alone before need no neighbour to prove it again.
+                        suspects = {i for i, r in enumerate(rows) if r.isolated_failures}
+                        flow = planner.plan(ids, bodies, suspects=suspects)
+                    else:
+                        flow = planner.updates(ids, bodies)
                     error = await self._drive(flow, rows, kept)
                     if error is not None:
                         return error

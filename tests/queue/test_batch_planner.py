@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pyauditor._delivery import (
     EXISTS_FANOUT,
     MAX_BATCH_RECORDS,
+    UNPROVEN_LIMIT,
     BatchPlanner,
     Fetch,
     Flow,
@@ -405,6 +406,27 @@ def test_a_record_the_server_fails_on_alone_is_isolated_and_the_others_stored() 
     assert ("POST", "/records", 0) in fake.requests  # the probe, an empty batch
 
 
+def test_records_failing_one_after_another_are_the_servers_trouble() -> None:
+    # A full disk: every insert fails, the empty probe does not.  No record is blamed.
+    fake = BlockingFake()
+    fake.poison.update(f"r{i}" for i in range(100))
+    run = plan(fake, [f"r{i}" for i in range(100)])
+    assert run.halted is not None
+    assert not any(s.isolated for s in run.settled)
+    assert run.count(Verdict.FAILED) <= MAX_BATCH_RECORDS
+
+
+def test_a_known_suspect_needs_no_neighbour_to_fail_alone() -> None:
+    fake = BlockingFake()
+    fake.poison.add("p")
+    settled: list[Settled] = []
+    drive_blocking(BatchPlanner().plan(["p"], [body("p")]), fake, settled.append)
+    assert [s.isolated for s in settled] == [False]  # alone, and never failed before
+    settled.clear()
+    drive_blocking(BatchPlanner().plan(["p"], [body("p")], suspects={0}), fake, settled.append)
+    assert [s.isolated for s in settled] == [True]
+
+
 def test_a_failing_server_stops_the_plan_after_the_budget() -> None:
     fake = BlockingFake()
     fake.fail = lambda m, p, b: (503, b"down for maintenance")
@@ -540,8 +562,12 @@ def test_every_record_gets_one_verdict_and_none_is_stored_falsely(
 
     fake._answer = watch  # type: ignore[method-assign]
     run = plan(fake, ids, bodies, BatchPlanner(max_batch=max_batch))
-    assert run.halted is None
-    assert sorted(run.verdicts) == list(range(len(ids)))
+    if run.halted is None:
+        assert sorted(run.verdicts) == list(range(len(ids)))
+    else:
+        # Only records failing alone, several in a row, make the plan take it for the server.
+        assert sum(record_id in fake.poison for record_id in ids) >= UNPROVEN_LIMIT
+        assert "UNEXPECTED_ERROR" in str(run.halted)
     for position, verdict in run.verdicts.items():
         record_id = ids[position]
         if verdict is Verdict.STORED:
