@@ -17,6 +17,7 @@ from ._tls import TLSFiles, create_ssl_context
 
 if TYPE_CHECKING:
     from ._client import AuditorClient, AuditorClientBlocking
+    from ._queue import GiveUp
     from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
 
 __all__ = ["AuditorClientBuilder", "ClientSettings"]
@@ -65,7 +66,16 @@ class AuditorClientBuilder:
         queued = await AuditorClientBuilder().database_path("/var/lib/collector/queue.db").build_queued()
     """
 
-    __slots__ = ("_address", "_database_path", "_retry", "_send_interval", "_timeout", "_tls")
+    __slots__ = (
+        "_address",
+        "_database_path",
+        "_give_up",
+        "_queue_retry",
+        "_retry",
+        "_send_interval",
+        "_timeout",
+        "_tls",
+    )
 
     def __init__(self) -> None:
         self._address = "127.0.0.1:8080"
@@ -74,6 +84,9 @@ class AuditorClientBuilder:
         self._database_path: str | None = None
         self._tls: TLSFiles | None = None
         self._retry = RetryPolicy()
+        # The queued clients' backoff: their own default until retries() is called.
+        self._queue_retry: RetryPolicy | None = None
+        self._give_up: GiveUp | None = None
 
     def __repr__(self) -> str:
         tls = ", tls" if self._tls is not None else ""
@@ -179,12 +192,36 @@ class AuditorClientBuilder:
 
         ``max_retries=0`` turns retrying off.  Waits grow exponentially from ``initial_delay``
         up to ``max_delay`` seconds, with jitter.  Writes are never retried by the direct
-        clients (the queued client retries them safely).
+        clients.  The queued clients retry writes safely and for as long as it takes (see
+        :meth:`queue_give_up`): there ``initial_delay`` and ``max_delay`` set the backoff
+        between failed delivery passes (default: 1 s doubling up to the send interval), never
+        longer than the send interval.
         """
         try:
             self._retry = RetryPolicy(max_retries, initial_delay, max_delay)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
+        self._queue_retry = self._retry
+        return self
+
+    def queue_give_up(
+        self, *, max_attempts: int | None = None, max_age: float | None = None
+    ) -> AuditorClientBuilder:
+        """Let the queued clients stop retrying a record and keep it as a dead letter.
+
+        Off by default: a queued record is retried until the server takes it, however long
+        that takes (a record the server can never store, such as one it answers with a 5xx
+        alone while it stores others, becomes a dead letter anyway).  With this, a record
+        that failed ``max_attempts`` delivery attempts, or that is still queued ``max_age``
+        seconds after it was queued, moves to the dead letters with the last error
+        (``dead_letters()``, ``retry_dead_letters()``).  Only relevant to the queued clients.
+
+        Raises:
+            ConfigurationError: ``max_attempts`` is not an int >= 1, ``max_age`` not > 0.
+        """
+        from ._queue import GiveUp
+
+        self._give_up = GiveUp(max_attempts, max_age)
         return self
 
     def _settings(self) -> ClientSettings:
@@ -260,6 +297,8 @@ class AuditorClientBuilder:
             database_path=settings.database_path,
             send_interval=settings.send_interval,
             stop_timeout=settings.timeout,
+            retry=self._queue_retry,
+            give_up=self._give_up,
         )
 
     def build_queued_blocking(self) -> QueuedAuditorClientBlocking:
@@ -280,4 +319,6 @@ class AuditorClientBuilder:
             database_path=settings.database_path,
             send_interval=settings.send_interval,
             stop_timeout=settings.timeout,
+            retry=self._queue_retry,
+            give_up=self._give_up,
         )
