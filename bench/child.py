@@ -29,10 +29,12 @@ import asyncio
 import contextlib
 import cProfile
 import datetime as dt
+import io
 import json
 import os
 import resource
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -436,6 +438,68 @@ def wl_queue(args: argparse.Namespace, m: Measurement) -> None:
         asyncio.run(run(os.path.join(tmp, "queue.db")))
 
 
+def _resend_file(n: int, path: str) -> None:
+    """``n`` records as NDJSON, one second apart, every 8th at one start time (12.5k of 100k)."""
+    t0 = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    with open(path, "w") as out:
+        for i in range(n):
+            start = t0 if i % 8 == 0 else t0 + dt.timedelta(seconds=i)
+            record = {
+                "record_id": f"job-{i}",
+                "start_time": start.isoformat().replace("+00:00", "Z"),
+                "stop_time": (start + dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+                "meta": {"site_id": ["site1"], "group_id": [f"group{i % 7}"]},
+                "components": [{"name": "cpu", "amount": 8, "scores": []}],
+            }
+            out.write(json.dumps(record) + "\n")
+
+
+def wl_resend(args: argparse.Namespace, m: Measurement) -> None:
+    """``pyauditor send`` of ``n`` records to the embedded server, then the same again.
+
+    The server (``python -m pyauditor.testing``, its own process and SQLite file) is fresh per
+    run.  The first send stores every record; the second finds every one stored: issue 12's
+    re-send, which must take at most twice the first.  More than 10,000 records share one start
+    time, the case that made duplicate finding cost thousands of requests.
+    """
+    try:
+        from pyauditor.cli import main as cli_main
+    except ImportError as exc:
+        raise Unavailable(f"no pyauditor send command ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="pyauditor-bench-") as tmp:
+        path = os.path.join(tmp, "records.ndjson")
+        _resend_file(args.n, path)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pyauditor.testing", "--port", "0", "--db", f"{tmp}/db"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()
+            _check("listening on" in line, f"server did not start: {line!r}")
+            url = line.rsplit(" ", 1)[1].strip()
+
+            def send(measurement: Measurement, profile: str | None) -> str:
+                out, err = io.StringIO(), io.StringIO()
+                with Timer(measurement, profile):
+                    code = cli_main(["send", url, path], stdout=out, stderr=err, stdin=io.BytesIO())
+                _check(code == 0, f"send exited {code}: {err.getvalue()[-300:]}")
+                return out.getvalue()
+
+            first = Measurement()
+            summary = send(first, None)
+            _check(summary.startswith(f"sent {args.n:,} records, 0 duplicates"), summary[:200])
+            summary = send(m, args.profile)
+            _check(summary.startswith(f"sent 0 records, {args.n:,} duplicates"), summary[:200])
+        finally:
+            server.terminate()
+            server.wait(30)
+    m.extra["first_wall"] = first.wall
+    m.extra["first_cpu"] = first.cpu
+    m.extra["resend_ratio"] = m.wall / first.wall
+
+
 WORKLOADS: dict[str, Callable[[argparse.Namespace, Measurement], None]] = {
     "construct": wl_construct,
     "to_json": wl_to_json,
@@ -446,6 +510,7 @@ WORKLOADS: dict[str, Callable[[argparse.Namespace, Measurement], None]] = {
     "get_blocking": wl_get_blocking,
     "stream": wl_stream,
     "queue": wl_queue,
+    "resend": wl_resend,
 }
 
 

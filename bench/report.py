@@ -41,6 +41,8 @@ def format_value(value: float | None, unit: str, status: str = "ok") -> str:
         return {"unavailable": "not available", "error": "error"}.get(status, "—")
     if unit == "MB":
         return f"{value:.1f} MB"
+    if unit == "x":
+        return f"{value:.2f} x"
     return f"{value:.3f} s"
 
 

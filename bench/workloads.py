@@ -50,7 +50,7 @@ class Metric:
     key: str
     """Key in the child's result line (``wall``, ``cpu``, ``peak_rss_mb``, ...)."""
     label: str
-    unit: Literal["s", "MB"]
+    unit: Literal["s", "MB", "x"]
     target: Target | None = None
 
 
@@ -225,6 +225,26 @@ WORKLOADS: tuple[Workload, ...] = (
         "then a second client on the same file delivers them: timed from build_queued() until "
         "the discard server has received all 10k (both send right after build, so no "
         "send_interval tick is waited for).",
+    ),
+    Workload(
+        "resend",
+        "pyauditor send of 100k records again (all stored, 12.5k share a start time)",
+        "resend",
+        100_000,
+        (
+            Metric("resend_ratio", "re-send wall / first send wall", "x", Target("absolute", 2.0)),
+            Metric("wall", "re-send wall", "s"),
+            Metric("cpu", "re-send client CPU", "s"),
+            Metric("first_wall", "first send wall", "s"),
+        ),
+        runs=2,
+        warmup=0,
+        note="Issue 12's re-send: the same NDJSON file sent twice by pyauditor send to a fresh "
+        "embedded server (python -m pyauditor.testing, its own process) per run; the second "
+        "send finds every record stored. Every 8th record has the same start time (12,500 "
+        "records). Target: the re-send takes at most twice the first send (before the batch "
+        "planner: 1 min 50 s against 11 s). python-auditor has no send command. 2 runs, no "
+        "warm-up, to fit the time budget.",
     ),
     Workload(
         "stream",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
@@ -15,6 +16,9 @@ from ._protocol import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_RECORD_BYTES, Retry
 from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
 from ._settings import ClientSettings, QueueSettings
 from ._tls import TLSFiles, create_ssl_context
+
+if TYPE_CHECKING:
+    from ._queue import GiveUp
 
 __all__ = ["AuditorClientBuilder", "ClientSettings", "QueueSettings"]
 
@@ -75,6 +79,7 @@ class AuditorClientBuilder:
         "_address",
         "_async_transport",
         "_database_path",
+        "_give_up",
         "_max_answer",
         "_max_record",
         "_retry",
@@ -91,6 +96,7 @@ class AuditorClientBuilder:
         self._database_path: str | None = None
         self._tls: TLSFiles | None = None
         self._retry: RetryPolicy | None = None  # None: the defaults (the queue has its own)
+        self._give_up: GiveUp | None = None
         self._max_answer = DEFAULT_MAX_ANSWER_BYTES
         self._max_record = DEFAULT_MAX_RECORD_BYTES
         self._transport: httpx.BaseTransport | None = None
@@ -267,9 +273,10 @@ class AuditorClientBuilder:
         ``max_retries=0`` turns retrying off.  Waits grow exponentially from ``initial_delay``
         up to ``max_delay`` seconds, with jitter; a ``Retry-After`` header on a 429 or 503
         answer is honoured when it asks for at most 60 s and no more than the timeout.  Writes
-        are never retried by the direct clients.  The queued clients use the same settings as
-        the backoff between failed delivery passes (without this call, they back off from 1 s
-        up to 5 minutes).
+        are never retried by the direct clients.  The queued clients retry writes safely and
+        for as long as it takes (see :meth:`queue_give_up`): there ``initial_delay`` and
+        ``max_delay`` set the backoff between failed delivery passes (default: 1 s doubling up
+        to the send interval), never longer than the send interval.
 
         Raises:
             ConfigurationError: a negative count, or a delay that is not a finite number >= 0.
@@ -278,6 +285,26 @@ class AuditorClientBuilder:
             self._retry = RetryPolicy(max_retries, initial_delay, max_delay)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
+        return self
+
+    def queue_give_up(
+        self, *, max_attempts: int | None = None, max_age: float | None = None
+    ) -> AuditorClientBuilder:
+        """Let the queued clients stop retrying a record and keep it as a dead letter.
+
+        Off by default: a queued record is retried until the server takes it, however long
+        that takes (a record the server can never store, such as one it answers with a 5xx
+        alone while it stores others, becomes a dead letter anyway).  With this, a record
+        that failed ``max_attempts`` delivery attempts, or that is still queued ``max_age``
+        seconds after it was queued, moves to the dead letters with the last error
+        (``dead_letters()``, ``retry_dead_letters()``).  Only relevant to the queued clients.
+
+        Raises:
+            ConfigurationError: ``max_attempts`` is not an int >= 1, ``max_age`` not > 0.
+        """
+        from ._queue import GiveUp
+
+        self._give_up = GiveUp(max_attempts, max_age)
         return self
 
     def _settings(self) -> ClientSettings:
@@ -317,6 +344,7 @@ class AuditorClientBuilder:
                 database_path=self._database_path,
                 send_interval=self._send_interval,
                 retry=self._retry,
+                give_up=self._give_up,
             ),
             transport=self._transport,
             async_transport=self._async_transport,
@@ -380,6 +408,7 @@ class AuditorClientBuilder:
             send_interval=queue.send_interval,
             stop_timeout=settings.timeout,
             retry=queue.retry,
+            give_up=queue.give_up,
         )
 
     def build_queued_blocking(self) -> QueuedAuditorClientBlocking:
@@ -400,4 +429,5 @@ class AuditorClientBuilder:
             send_interval=queue.send_interval,
             stop_timeout=settings.timeout,
             retry=queue.retry,
+            give_up=queue.give_up,
         )

@@ -31,12 +31,14 @@ from typing import Any, TypeVar, final
 
 from ._api import AsyncAPI, ReadAPI, SyncAPI
 from ._client import AuditorClientBlocking
-from ._errors import AuditorError, ConfigurationError
+from ._delivery import AsyncServer
+from ._errors import AuditorError, ConfigurationError, QueueError
 from ._protocol import RetryPolicy
 from ._queue import (
     IN_MEMORY_WARNING,
     DatabaseLocation,
     DeadLetter,
+    GiveUp,
     Kind,
     QueueStatus,
     QueueStore,
@@ -44,7 +46,7 @@ from ._queue import (
     parse_database_path,
 )
 from ._records import Record, record_add_body, record_update_body, records_wire_json
-from ._sender import DEFAULT_RETRY, SHUT_DOWN, AsyncSender, BodySender
+from ._sender import DEFAULT_RETRY, SHUT_DOWN, AsyncSender
 from ._validation import type_error
 
 __all__ = ["QueuedAuditorClient", "QueuedAuditorClientBlocking"]
@@ -67,8 +69,15 @@ class QueuedAuditorClient(AsyncAPI, ReadAPI):
 
     What the server refuses for good (400 invalid record, 413 too large, 404 update of a record
     it does not have) is kept in a dead-letter table with the server's message
-    (:meth:`dead_letters`), never silently dropped and never in the way of other records.
-    Everything else (server down, timeouts, 5xx) stays queued and is retried with backoff.
+    (:meth:`dead_letters`), never silently dropped and never in the way of other records.  So
+    is a record whose id the server already holds with *other* content (both versions are
+    kept: ``DeadLetter.body`` and ``DeadLetter.stored``), one the server fails to store again
+    and again while it stores others, and one with a NUL character, which AUDITOR cannot
+    store.  A record the server holds identically counts as delivered (a re-send after a
+    crash).  Everything else (server down, timeouts, 5xx) stays queued and is retried with
+    backoff, for as long as it takes unless ``AuditorClientBuilder.queue_give_up`` says
+    otherwise.  A queue file that is damaged or belongs to another program is refused when
+    the client is built, and left as it is.
 
     Call :meth:`stop` when done, or use ``async with``: it delivers what it can within the
     client's timeout and ends the background task.  What is not delivered stays in the file and
@@ -95,7 +104,7 @@ class QueuedAuditorClient(AsyncAPI, ReadAPI):
     __slots__ = ("_client", "_sender", "_stop_timeout", "_stopped", "_store")
     _delegate = "_client"  # the reads: AuditorClient's
 
-    _client: BodySender
+    _client: AsyncServer
     _store: QueueStore
     _sender: AsyncSender
     _stop_timeout: float
@@ -110,13 +119,14 @@ class QueuedAuditorClient(AsyncAPI, ReadAPI):
     @classmethod
     async def _start(
         cls,
-        client: BodySender,
+        client: AsyncServer,
         *,
         database_path: str | os.PathLike[str] | None,
         send_interval: float,
         stop_timeout: float,
         synchronous: Synchronous = "FULL",
         retry: RetryPolicy | None = None,
+        give_up: GiveUp | None = None,
     ) -> QueuedAuditorClient:
         """Open (or create) the queue and start delivering: what ``build_queued()`` awaits.
 
@@ -131,17 +141,20 @@ class QueuedAuditorClient(AsyncAPI, ReadAPI):
                 power loss; ``NORMAL`` may lose the last commits then (never on a crash of the
                 process).
             retry: Backoff between failed passes (``initial_delay``, ``max_delay``,
-                ``jitter``; ``max_retries`` is ignored: the queue never gives up).
+                ``jitter``; ``max_retries`` is not used: see ``give_up``).
+            give_up: When rows stop being retried and become dead letters (by default only
+                records the server can never store).
 
         Raises:
             ConfigurationError: an unusable path, interval or ``synchronous`` value.
-            QueueError: the file cannot be created, opened or migrated.
+            QueueError: the file cannot be created or opened, is damaged or another program's.
         """
         location = _checked(database_path, send_interval)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyauditor-queue")
         try:
             store = await asyncio.get_running_loop().run_in_executor(
-                executor, functools.partial(QueueStore, location, synchronous=synchronous)
+                executor,
+                functools.partial(QueueStore, location, synchronous=synchronous, give_up=give_up),
             )
         except BaseException:
             executor.shutdown(wait=False)
@@ -232,12 +245,15 @@ class QueuedAuditorClient(AsyncAPI, ReadAPI):
         """Deliver now, wait for that pass to end, and return what is still queued.
 
         A pass ends early when the server fails; what failed stays queued and is retried with
-        backoff.  Not bounded by a timeout: wrap it in ``asyncio.timeout`` if needed.
+        backoff (``pending().last_error`` says why).  Not bounded by a timeout: wrap it in
+        ``asyncio.timeout`` if needed.
 
         Raises:
+            QueueError: the queue file could not be read or written (nothing was delivered
+                from it, or what was delivered could not be recorded).
             AuditorError: the client was stopped.
         """
-        await self._sender.flush()
+        _raise_storage_failure(await self._sender.flush())
         return await self.pending()
 
     async def stop(self) -> None:
@@ -267,6 +283,12 @@ class QueuedAuditorClient(AsyncAPI, ReadAPI):
     ) -> None:
         if not self._stopped:
             await self.stop()
+
+
+def _raise_storage_failure(error: AuditorError | None) -> None:
+    """flush() raises what kept the queue file from being used; server trouble it reports."""
+    if isinstance(error, QueueError):
+        raise QueueError(str(error)) from error
 
 
 def _checked(
@@ -361,7 +383,7 @@ class QueuedAuditorClientBlocking(SyncAPI, ReadAPI):
     @classmethod
     def _start(
         cls,
-        client: BodySender,
+        client: AsyncServer,
         reader: AuditorClientBlocking,
         *,
         database_path: str | os.PathLike[str] | None,
@@ -369,21 +391,22 @@ class QueuedAuditorClientBlocking(SyncAPI, ReadAPI):
         stop_timeout: float,
         synchronous: Synchronous = "FULL",
         retry: RetryPolicy | None = None,
+        give_up: GiveUp | None = None,
     ) -> QueuedAuditorClientBlocking:
         """Open (or create) the queue and start delivering: what the builder calls.
 
         Args:
             client: The async ``AuditorClient`` that delivers (on the sender's own loop).
             reader: The ``AuditorClientBlocking`` that reads.
-            database_path, send_interval, stop_timeout, synchronous, retry: As for
+            database_path, send_interval, stop_timeout, synchronous, retry, give_up: As for
                 ``QueuedAuditorClient._start``.
 
         Raises:
             ConfigurationError: an unusable path, interval or ``synchronous`` value.
-            QueueError: the file cannot be created, opened or migrated.
+            QueueError: the file cannot be created or opened, is damaged or another program's.
         """
         location = _checked(database_path, send_interval)
-        store = QueueStore(location, synchronous=synchronous)
+        store = QueueStore(location, synchronous=synchronous, give_up=give_up)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyauditor-queue")
         loop = _LoopThread()
 
@@ -448,11 +471,12 @@ class QueuedAuditorClientBlocking(SyncAPI, ReadAPI):
         """Deliver now, wait for that pass to end, and return what is still queued.
 
         Raises:
+            QueueError: the queue file could not be read or written.
             AuditorError: the client was stopped.
         """
         if self._stopped:
             raise AuditorError(SHUT_DOWN)
-        self._loop.call(self._sender.flush())
+        _raise_storage_failure(self._loop.call(self._sender.flush()))
         return self.pending()
 
     def stop(self) -> None:

@@ -1,9 +1,10 @@
-"""The background task that delivers the send queue, driving the IO-free delivery planner.
+"""The background task that delivers the send queue, driving the IO-free batch planner.
 
 One :class:`AsyncSender` per queued client.  It runs delivery *passes*: the first right after
 it starts, then one every ``send_interval`` seconds; a pass sends until the queue is empty or
-the server fails.  Every decision inside a pass is made by :mod:`pyauditor._delivery`; this
-module makes the requests, commits the verdicts and schedules the passes.
+the server fails.  Every decision inside a pass is made by :mod:`pyauditor._delivery` (what to
+send, what each answer means) and :func:`pyauditor._queue.commit_for` (what a verdict means
+for the queue); this module makes the requests, commits the verdicts and schedules the passes.
 
 Why it is built this way:
 
@@ -15,11 +16,12 @@ Why it is built this way:
 * **A cut-short pass is harmless.**  Rows leave the queue only in the commit that follows the
   server's acknowledgement.  A pass cancelled at any point (``stop``'s deadline, a closing loop)
   leaves its rows queued; a request that was already on the wire can at worst be answered
-  ``RECORD_EXISTS`` next time, which counts as delivered.  A commit that was running when its
+  ``RECORD_EXISTS`` next time, and the planner then finds the records stored as they are.  A commit that was running when its
   awaiting task was cancelled still completes on the worker thread.
 * **Backoff.**  After a failed pass the next one comes sooner than ``send_interval`` but with
   capped exponential backoff (``RetryPolicy``: about 1 s, 2 s, 4 s … never longer than
-  ``send_interval``), so a short outage is bridged quickly and a long one is not hammered.
+  ``send_interval``; the builder's ``retries(initial_delay=, max_delay=)`` sets it), so a short
+  outage is bridged quickly and a long one is not hammered.
 * **The loop never dies.**  Storage errors and even bugs end the pass, not the task: they are
   logged (bugs with their traceback) and retried with the same backoff.
 """
@@ -32,14 +34,22 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final, ParamSpec, Protocol, TypeVar
+from typing import Final, ParamSpec, TypeVar
 
-from ._delivery import MAX_BATCH_RECORDS, DeliveryPlanner, Flow, Send
+from ._delivery import (
+    MAX_BATCH_RECORDS,
+    AsyncServer,
+    BatchPlanner,
+    Flow,
+    Settled,
+    Verdict,
+    drive_async,
+)
 from ._errors import AuditorError, QueueError
 from ._protocol import BODY_LIMIT, RetryPolicy
-from ._queue import QueueStore
+from ._queue import QueuedRow, QueueStore, commit_for
 
-__all__ = ["DEFAULT_RETRY", "AsyncSender", "BodySender"]
+__all__ = ["DEFAULT_RETRY", "AsyncSender"]
 
 logger = logging.getLogger("pyauditor")
 
@@ -57,24 +67,12 @@ SHUT_DOWN: Final = "Send task is already shut down"
 """python-auditor's message for using a stopped sender (a second ``stop()``)."""
 
 
-class BodySender(Protocol):
-    """What the sender needs from ``AuditorClient``: one write request, never retried by it.
-
-    ``_send_body`` returns on a 2xx answer and raises the matching
-    :class:`~pyauditor.AuditorError` otherwise (``RecordExistsError``, ``BadRequestError``,
-    ``NotFoundError``, ``PayloadTooLargeError``, ``ServerError``/``APIStatusError``,
-    ``APITimeoutError``, ``APIConnectionError``).
-    """
-
-    async def _send_body(self, method: str, path: str, body: bytes) -> None: ...
-
-
 class AsyncSender:
     """Delivers one queue in the background, on the running event loop."""
 
     def __init__(
         self,
-        client: BodySender,
+        client: AsyncServer,
         store: QueueStore,
         executor: ThreadPoolExecutor,
         *,
@@ -149,52 +147,58 @@ class AsyncSender:
         Returns what stopped the pass, or what made rows stay queued (a 5xx for single
         records): either way the next pass follows with backoff instead of an interval.
         """
-        planner = DeliveryPlanner(body_limit=self._body_limit)
+        planner = BatchPlanner(body_limit=self._body_limit)
+        kept: list[AuditorError | None] = [None]
         try:
-            for fetch, window, flow_of in (
-                (self._store.next_inserts, _INSERT_WINDOW, planner.inserts),
-                (self._store.next_updates, _UPDATE_WINDOW, planner.updates),
+            if self._store.give_up.max_age is not None:
+                await self.store_call(self._store.expire)
+            for fetch, window in (
+                (self._store.next_inserts, _INSERT_WINDOW),
+                (self._store.next_updates, _UPDATE_WINDOW),
             ):
                 cursor = 0
                 while rows := await self.store_call(fetch, cursor, window):
                     cursor = rows[-1].seq
-                    error = await self._drive(flow_of(rows))
+                    ids, bodies = [r.record_id for r in rows], [r.body for r in rows]
+                    if rows[0].kind == "insert":
+                        # Rows that failed alone before need no neighbour to prove it again.
+                        suspects = {i for i, r in enumerate(rows) if r.isolated_failures}
+                        flow = planner.plan(ids, bodies, suspects=suspects)
+                    else:
+                        flow = planner.updates(ids, bodies)
+                    error = await self._drive(flow, rows, kept)
                     if error is not None:
                         return error
-            return planner.deferral
+            return kept[0]
         except QueueError as error:
             logger.error("pyauditor queue: %s", error)
             return error
         finally:
             self._body_limit = planner.body_limit
-            if planner.delivered or planner.dead or planner.deferred:
+            counts = planner.counts
+            if counts.requests:
                 logger.info(
-                    "pyauditor queue: delivered %d, dead-lettered %d, kept %d after 5xx",
-                    planner.delivered,
-                    planner.dead,
-                    planner.deferred,
+                    "pyauditor queue: stored %d, already stored %d, dead-lettered %d, "
+                    "kept %d after failures (%d requests)",
+                    counts.stored,
+                    counts.duplicates,
+                    counts.conflicts + counts.rejected,
+                    counts.failed,
+                    counts.requests,
                 )
 
-    async def _drive(self, flow: Flow) -> AuditorError | None:
-        """Run one delivery flow: make its requests, commit its verdicts."""
-        try:
-            step = next(flow)
-            while True:
-                if isinstance(step, Send):
-                    outcome: AuditorError | None = None
-                    try:
-                        await self._client._send_body(step.method, step.path, step.body)
-                    except AuditorError as error:
-                        outcome = error
-                    step = flow.send(outcome)
-                else:
-                    await self.store_call(self._store.apply, step)
-                    step = flow.send(None)
-        except StopIteration as finished:
-            result: AuditorError | None = finished.value
-            return result
-        finally:
-            flow.close()
+    async def _drive(
+        self, flow: Flow, rows: list[QueuedRow], kept: list[AuditorError | None]
+    ) -> AuditorError | None:
+        """Run one plan: make its requests, commit its verdicts as they come."""
+
+        async def commit(settled: Settled) -> None:
+            if settled.verdict is Verdict.FAILED:
+                # Rows stay queued: the next pass comes with backoff, not after an interval.
+                kept[0] = settled.error or AuditorError(settled.reason)
+            await self.store_call(self._store.apply, commit_for(settled, rows))
+
+        return await drive_async(flow, self._client, commit)
 
     # -- control -----------------------------------------------------------------------------
 

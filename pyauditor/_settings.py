@@ -7,11 +7,15 @@ not on each other (``_builder`` imports the clients; the clients never import th
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 from ._protocol import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._queue import GiveUp
 
 __all__ = ["ClientSettings", "QueueSettings"]
 
@@ -25,11 +29,14 @@ class QueueSettings:
         send_interval: Seconds between delivery passes (checked > 0 and finite by the builder).
         retry: The backoff between failed delivery passes, when the builder's ``retries()`` was
             called; ``None`` leaves the queue's own default (it retries patiently, for hours).
+        give_up: When a queued record stops being retried and becomes a dead letter
+            (``queue_give_up()``); ``None``: only records the server can never store.
     """
 
     database_path: str | None
     send_interval: float
     retry: RetryPolicy | None = None
+    give_up: GiveUp | None = None
 
 
 @attrs.frozen

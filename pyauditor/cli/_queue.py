@@ -22,58 +22,17 @@ import contextlib
 import datetime as _dt
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote
-
-import attrs
 
 from .._builder import AuditorClientBuilder
-from .._errors import ConfigurationError
-from .._queue import DEAD_TABLE, QUEUE_TABLE, SCHEMA_VERSION, parse_database_path
+from .._errors import ConfigurationError, QueueError
+from .._queue import DeadLetter, QueueSnapshot, parse_database_path, read_queue_file
 from ._common import CommandError, UsageError
 
-__all__ = ["QueueReport", "read_queue", "run_flush", "run_status"]
-
-_REFERENCE_TABLES = ("inserts", "updates")
-
-
-@attrs.frozen
-class DeadLetterLine:
-    """One dead letter, as ``status`` shows it."""
-
-    id: int
-    kind: str
-    record_id: str
-    status_code: int | None
-    reason: str
-    failed_at: _dt.datetime
-    attempts: int
-
-
-@attrs.frozen
-class QueueReport:
-    """What a queue file holds, read without changing it."""
-
-    path: Path
-    schema: int
-    inserts: int = 0
-    updates: int = 0
-    oldest: _dt.datetime | None = None
-    failing: int = 0
-    last_error: str | None = None
-    dead_letters: tuple[DeadLetterLine, ...] = ()
-    dead_letter_count: int = 0
-    reference_inserts: int = 0
-    reference_updates: int = 0
-
-    @property
-    def queued(self) -> int:
-        """Inserts plus updates waiting in pyauditor's queue."""
-        return self.inserts + self.updates
+__all__ = ["read_queue", "run_flush", "run_status"]
 
 
 def queue_path(text: str) -> Path:
@@ -94,125 +53,66 @@ def queue_path(text: str) -> Path:
     return location.path
 
 
-def _utc(timestamp: float | None) -> _dt.datetime | None:
-    return None if timestamp is None else _dt.datetime.fromtimestamp(timestamp, _dt.UTC)
-
-
-@contextlib.contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    # mode=ro: SQLite itself refuses every write, so inspecting can never change the file.
-    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
-    try:
-        connection = sqlite3.connect(uri, uri=True, timeout=10)
-    except sqlite3.Error as error:
-        raise CommandError(f"cannot open {path}: {error}") from None
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-def read_queue(path: Path, *, dead_letter_limit: int | None = 20) -> QueueReport:
-    """Read what the queue file at ``path`` holds, without changing it.
-
-    Args:
-        path: The queue file.
-        dead_letter_limit: How many dead letters to return (oldest first); ``None``: all.
+def read_queue(path: Path, *, dead_letter_limit: int | None = 20) -> QueueSnapshot:
+    """What the queue file at ``path`` holds, read without changing it.
 
     Raises:
-        CommandError: the file is not a queue, or is from a newer pyauditor.
+        CommandError: the file is not a queue (damaged, another program's), or is from a
+            newer pyauditor.
     """
-    with _read_only(path) as db:
-        try:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-            schema = int(db.execute("PRAGMA user_version").fetchone()[0])
-        except sqlite3.DatabaseError as error:
-            raise CommandError(f"{path} is not a queue file: {error}") from None
-        if schema > SCHEMA_VERSION:
-            raise CommandError(
-                f"{path} was written by a newer pyauditor (queue schema {schema}; this version "
-                f"reads schema {SCHEMA_VERSION})"
-            )
-        ours = QUEUE_TABLE in tables
-        reference = [t for t in _REFERENCE_TABLES if t in tables]
-        if not ours and not reference:
-            raise CommandError(
-                f"{path} holds no send queue (neither pyauditor's nor python-auditor's tables)"
-            )
-        values: dict[str, Any] = {"path": path, "schema": schema}
-        try:
-            if ours:
-                values.update(_read_ours(db, dead_letter_limit))
-            for table in reference:
-                count = db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
-                values[f"reference_{table}"] = int(count)
-        except sqlite3.Error as error:
-            raise CommandError(f"cannot read {path}: {error}") from None
-    return QueueReport(**values)
-
-
-def _read_ours(db: sqlite3.Connection, dead_letter_limit: int | None) -> dict[str, Any]:
-    counts = dict(db.execute(f"SELECT kind, count(*) FROM {QUEUE_TABLE} GROUP BY kind"))
-    oldest = db.execute(f"SELECT min(enqueued_at) FROM {QUEUE_TABLE}").fetchone()[0]
-    failing = db.execute(f"SELECT count(*) FROM {QUEUE_TABLE} WHERE attempts > 0").fetchone()[0]
-    last = db.execute(
-        f"SELECT last_error FROM {QUEUE_TABLE} WHERE last_error IS NOT NULL "
-        "ORDER BY attempts DESC, seq LIMIT 1"
-    ).fetchone()
-    dead_count = db.execute(f"SELECT count(*) FROM {DEAD_TABLE}").fetchone()[0]
-    limit = -1 if dead_letter_limit is None else dead_letter_limit
-    dead = tuple(
-        DeadLetterLine(
-            id=row[0],
-            kind=row[1],
-            record_id=row[2],
-            status_code=row[3],
-            reason=row[4],
-            failed_at=_utc(row[5]) or _dt.datetime.min.replace(tzinfo=_dt.UTC),
-            attempts=row[6],
-        )
-        for row in db.execute(
-            f"SELECT id, kind, record_id, status_code, reason, failed_at, attempts "
-            f"FROM {DEAD_TABLE} ORDER BY id LIMIT ?",
-            (limit,),
-        )
-    )
-    return {
-        "inserts": int(counts.get("insert", 0)),
-        "updates": int(counts.get("update", 0)),
-        "oldest": _utc(oldest),
-        "failing": int(failing),
-        "last_error": None if last is None else last[0],
-        "dead_letters": dead,
-        "dead_letter_count": int(dead_count),
-    }
+    try:
+        return read_queue_file(path, dead_letter_limit=dead_letter_limit)
+    except QueueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _when(value: _dt.datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _age(value: _dt.datetime, now: _dt.datetime) -> str:
+    seconds = max(int((now - value).total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {seconds} s"
+    return f"{seconds} s"
+
+
 def _status_code(code: int | None) -> str:
     return "no answer" if code is None else f"HTTP {code}"
 
 
-def write_report(report: QueueReport, out: TextIO) -> None:
+def write_report(report: QueueSnapshot, out: TextIO, now: _dt.datetime | None = None) -> None:
     """Print ``report`` for people."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    status = report.status
     print(f"queue {report.path}", file=out)
-    print(f"  inserts waiting:  {report.inserts:,}", file=out)
-    print(f"  updates waiting:  {report.updates:,}", file=out)
-    if report.queued:
-        print(f"  oldest queued:    {_when(report.oldest)}", file=out)
+    print(f"  inserts waiting:  {status.inserts:,}", file=out)
+    print(f"  updates waiting:  {status.updates:,}", file=out)
+    if status.queued and status.oldest is not None:
+        print(
+            f"  oldest queued:    {_when(status.oldest)} ({_age(status.oldest, now)} ago)",
+            file=out,
+        )
     if report.failing:
-        print(f"  failed before:    {report.failing:,} (last error: {report.last_error})", file=out)
-    print(f"  dead letters:     {report.dead_letter_count:,}", file=out)
+        print(f"  failed before:    {report.failing:,}", file=out)
+    if status.last_error is not None:
+        at = "" if status.last_error_at is None else f" ({_when(status.last_error_at)})"
+        print(f"  last error{at}: {status.last_error}", file=out)
+    print(f"  dead letters:     {status.dead_letters:,}", file=out)
     for dead in report.dead_letters:
         print(
             f"    #{dead.id} {dead.kind} {dead.record_id!r} ({_status_code(dead.status_code)}, "
             f"{_when(dead.failed_at)}): {dead.reason}",
             file=out,
         )
-    hidden = report.dead_letter_count - len(report.dead_letters)
+    hidden = status.dead_letters - len(report.dead_letters)
     if hidden > 0:
         print(f"    ... and {hidden:,} more (--all lists every one)", file=out)
     if report.reference_inserts or report.reference_updates:
@@ -224,30 +124,39 @@ def write_report(report: QueueReport, out: TextIO) -> None:
         )
 
 
-def _report_json(report: QueueReport) -> dict[str, Any]:
-    def when(value: _dt.datetime | None) -> str | None:
-        return None if value is None else value.isoformat().replace("+00:00", "Z")
+def _iso(value: _dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
+
+def _dead_json(dead: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": dead.id,
+        "kind": dead.kind,
+        "record_id": dead.record_id,
+        "status_code": dead.status_code,
+        "reason": dead.reason,
+        "failed_at": _iso(dead.failed_at),
+        "attempts": dead.attempts,
+        "stored": dead.stored,
+    }
+
+
+def _report_json(report: QueueSnapshot, now: _dt.datetime | None = None) -> dict[str, Any]:
+    now = now or _dt.datetime.now(_dt.UTC)
+    status = report.status
+    oldest = status.oldest
     return {
         "path": str(report.path),
-        "inserts": report.inserts,
-        "updates": report.updates,
-        "oldest_queued": when(report.oldest),
+        "schema": report.schema,
+        "inserts": status.inserts,
+        "updates": status.updates,
+        "oldest_queued": _iso(oldest),
+        "oldest_age_seconds": None if oldest is None else (now - oldest).total_seconds(),
         "failed_before": report.failing,
-        "last_error": report.last_error,
-        "dead_letter_count": report.dead_letter_count,
-        "dead_letters": [
-            {
-                "id": d.id,
-                "kind": d.kind,
-                "record_id": d.record_id,
-                "status_code": d.status_code,
-                "reason": d.reason,
-                "failed_at": when(d.failed_at),
-                "attempts": d.attempts,
-            }
-            for d in report.dead_letters
-        ],
+        "last_error": status.last_error,
+        "last_error_at": _iso(status.last_error_at),
+        "dead_letter_count": status.dead_letters,
+        "dead_letters": [_dead_json(d) for d in report.dead_letters],
         "python_auditor": {
             "inserts": report.reference_inserts,
             "updates": report.reference_updates,
@@ -326,15 +235,17 @@ def run_flush(
     imported = (before.reference_inserts + before.reference_updates) - (
         after.reference_inserts + after.reference_updates
     )
+    queued_before, queued_after = before.status.queued, after.status.queued
+    dead_before, dead_after = before.status.dead_letters, after.status.dead_letters
     if imported:
         print(f"imported {imported:,} records from python-auditor's tables", file=out)
     if requeued:
         print(f"requeued {requeued:,} dead letters", file=out)
-    waiting = before.queued + imported + requeued
-    buried = after.dead_letter_count - (before.dead_letter_count - requeued)
-    delivered = waiting - after.queued - buried
+    waiting = queued_before + imported + requeued
+    buried = dead_after - (dead_before - requeued)
+    delivered = waiting - queued_after - buried
     print(
-        f"delivered {delivered:,}, dead letters added {buried:,}, still queued {after.queued:,}",
+        f"delivered {delivered:,}, dead letters added {buried:,}, still queued {queued_after:,}",
         file=out,
     )
     new_dead = after.dead_letters[len(after.dead_letters) - buried :] if buried > 0 else ()
@@ -344,10 +255,10 @@ def run_flush(
             f"({_status_code(dead.status_code)}): {dead.reason}",
             file=out,
         )
-    if after.queued:
-        reason = after.last_error or "the server did not accept them in time"
+    if queued_after:
+        reason = after.status.last_error or "the server did not accept them in time"
         why = "the server kept failing" if stuck else "the time limit was reached"
-        raise CommandError(f"{after.queued:,} records are still queued ({why}): {reason}")
+        raise CommandError(f"{queued_after:,} records are still queued ({why}): {reason}")
     return 1 if buried > 0 else 0
 
 

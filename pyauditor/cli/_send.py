@@ -3,73 +3,56 @@
 How records travel
     Records are read, validated and sent in batches of ``--batch-size`` records (default
     1,000, and at most AUDITOR's 2 MiB per request), so memory stays bounded however large the
-    input.  An invalid record is reported and skipped; the rest are sent.
+    input.  An invalid record is reported and skipped; the rest are sent.  The sending itself is
+    the batch planner's (:mod:`pyauditor._delivery`), the same one ``bulk_insert`` and the
+    queued clients use.
 
 Duplicates
     AUDITOR stores a ``POST /records`` batch all-or-nothing: if one record id is already
-    stored, the whole batch is refused with ``RECORD_EXISTS``.  ``send`` then asks the server
-    which of the batch's records it has: one query for the records that started within the
-    batch's start times (at most ten times the batch's size of them).  Those ids are
-    *duplicates*; the rest of the batch is sent again.  If that is refused too (a stored
-    record with the same id but another start time, or an id repeated within the input), the
-    batch is split into 16 parts and those are sent, recursively, down to parts of at most 32
-    records, which go record by record; a record answered ``RECORD_EXISTS`` on its own is a
-    duplicate.  Every other record still lands, and running the same command again after an
-    interruption is cheap and safe: a batch that got through the first time costs one refused
-    request and one query, and its records are counted as duplicates.
-
-    A server configured with ``ignore_record_exists_error`` answers a batch holding a
-    duplicate with ``200`` and a warning but stores *none* of it; ``send`` recognises the
-    warning and treats it like ``RECORD_EXISTS``, so no record is lost there either.
+    stored, the whole batch is refused with ``RECORD_EXISTS`` (or, on a server configured with
+    ``ignore_record_exists_error``, answered ``200`` with a warning while storing *none* of it).
+    ``send`` then asks the server which of the batch's records it has, with queries over the
+    batch's start times, and sends the rest again.  A record the server holds identically is a
+    *duplicate*; one whose id it holds with other content is a *conflict* (reported, never
+    overwritten).  Once a batch had duplicates, later batches are looked up before they are
+    sent, so running the same command again after an interruption costs about one query per
+    batch.  What the queries cannot settle is narrowed down by splitting batches.
 
 Rejected records
     A batch the server refuses as invalid (``400``) or too large (``413``) is bisected until
     the offending records are isolated; they are reported as rejected with the server's
-    message and the others are stored.
+    message and the others are stored.  So is a record the server answers with a ``5xx`` alone
+    while it stores others, and one with a NUL character, which AUDITOR cannot store.
 
 Failures
-    Anything else (no connection, a timeout, another ``5xx``) says nothing about a record: the
-    command stops there and says how far it got.  Whether the batch in flight was stored is
-    unknown; running the command again sorts that out (see Duplicates).
+    Anything else (no connection, a timeout, the server failing every request) says nothing
+    about a record: the command stops there and says how far it got.  Whether the batch in
+    flight was stored is unknown; running the command again sorts that out (see Duplicates).
 
-Exit status: 0 when every record was stored or already there; 1 when a record was rejected,
-the input had invalid records, or the command stopped early.
+Exit status: 0 when every record was stored or already there; 1 when a record was rejected or
+conflicts with a stored one, the input had invalid records, or the command stopped early.
+
+The sending core (:class:`Sender`) reports through :class:`SendSummary` (counts and the first
+problems) and, for displays that want more, a :class:`SendEvent` per verdict.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO, TextIO
 
 import attrs
 
 from .._client import AuditorClientBlocking
-from .._errors import (
-    APIStatusError,
-    AuditorError,
-    BadRequestError,
-    PayloadTooLargeError,
-    RecordExistsError,
-)
-from .._protocol import BODY_LIMIT, RECORD_EXISTS, batch_json_array, status_error
-from .._query import Operator, QueryBuilder, Value
+from .._delivery import BatchPlanner, Settled, Verdict, drive_blocking
+from .._errors import AuditorError
 from ._input import InputProblem, InputRecord, Position, read_records
 
-__all__ = ["SendSummary", "Sender", "run_send"]
+__all__ = ["SendEvent", "SendSummary", "Sender", "run_send"]
 
-EXISTS_FANOUT = 16
-"""Parts a batch answered RECORD_EXISTS is split into."""
-ONE_BY_ONE = 2 * EXISTS_FANOUT
-"""Parts this small that are answered RECORD_EXISTS go record by record."""
 SHOWN_PROBLEMS = 20
 """Rejections listed with their reasons in the summary; the rest are counted."""
-
-
-class _Duplicate(Exception):
-    """A 2xx answer with AUDITOR's ``ignore_record_exists_error`` warning: nothing stored."""
 
 
 class SendAborted(Exception):
@@ -100,64 +83,90 @@ class Problems:
 
 @attrs.define
 class SendSummary:
-    """What ``send`` did: counts, and reasons for the first rejections."""
+    """What ``send`` did: counts, and reasons for the first problems.
+
+    Attributes:
+        sent: Records stored by this command.
+        duplicates: Records the server already held, identically.
+        conflicts: Records whose id the server holds with other content (not stored).
+        rejected: Records the server refused (400, 413, a 5xx for it alone, a NUL).
+        invalid: Records of the input that are not valid records (never sent).
+        requests: Requests made (writes and queries).
+    """
 
     sent: int = 0
     duplicates: int = 0
+    conflicts: Problems = attrs.Factory(Problems)
     rejected: Problems = attrs.Factory(Problems)
     invalid: Problems = attrs.Factory(Problems)
     requests: int = 0
 
     @property
     def ok(self) -> bool:
-        """True when every record of the input is stored (or was already)."""
-        return not self.rejected.count and not self.invalid.count
+        """True when every record of the input is stored (or was already, identically)."""
+        return not (self.rejected.count or self.invalid.count or self.conflicts.count)
+
+    @property
+    def settled(self) -> int:
+        """Records with a final outcome so far (for progress displays)."""
+        return (
+            self.sent
+            + self.duplicates
+            + self.conflicts.count
+            + self.rejected.count
+            + self.invalid.count
+        )
+
+
+@attrs.frozen
+class SendEvent:
+    """One verdict of the sender, for displays and error files.
+
+    Attributes:
+        verdict: ``STORED``, ``DUPLICATE``, ``CONFLICT``, ``REJECTED`` or ``FAILED`` (the
+            records in flight when sending stopped: not stored as far as anyone knows).
+        records: The records it concerns.
+        reason: Why (the server's message with its status: ``HTTP 400: ...``), else ``""``.
+        stored: For ``CONFLICT``: the server's version (``Record.to_json()``), if readable.
+    """
+
+    verdict: Verdict
+    records: tuple[InputRecord, ...]
+    reason: str = ""
+    stored: str | None = None
+
+
+def _describe(settled: Settled) -> str:
+    if settled.status is None:
+        return settled.reason
+    return (
+        f"HTTP {settled.status}: {settled.reason}" if settled.reason else f"HTTP {settled.status}"
+    )
 
 
 class Sender:
-    """Sends batches of validated records and classifies every record's outcome."""
+    """Sends batches of validated records through the batch planner; counts every outcome.
 
-    def __init__(self, client: AuditorClientBlocking, summary: SendSummary) -> None:
+    One per command: what it learns about the server (which records it holds) carries over
+    from batch to batch.
+
+    Args:
+        client: The client that sends.
+        summary: Updated as verdicts come in.
+        on_event: Called with every verdict (after the summary is updated).
+    """
+
+    def __init__(
+        self,
+        client: AuditorClientBlocking,
+        summary: SendSummary,
+        *,
+        on_event: Callable[[SendEvent], None] | None = None,
+    ) -> None:
         self._client = client
         self._summary = summary
-
-    def _post(self, items: Sequence[InputRecord]) -> None:
-        """One ``POST /records`` of ``items``; raise what its answer means."""
-        body = ("[" + ",".join(item.wire for item in items) + "]").encode("utf-8")
-        self._summary.requests += 1
-        status, answer = self._client._exchange("POST", "/records", body)
-        url = self._client._url("/records")
-        if not 200 <= status < 300:
-            raise status_error(status, answer, "POST", url)
-        text = answer.strip()
-        if text == RECORD_EXISTS.encode():
-            raise RecordExistsError(RECORD_EXISTS, status_code=status, body=RECORD_EXISTS)
-        if text.startswith(b"{"):
-            with contextlib.suppress(ValueError, AttributeError):
-                if "warning" in json.loads(text):
-                    raise _Duplicate(text.decode("utf-8", "replace"))
-
-    def _stored_ids(self, items: Sequence[InputRecord]) -> set[str]:
-        """The ids of ``items`` the server has, as far as one bounded query finds them.
-
-        Only ids that are certainly stored are returned (an id the server has cannot be
-        inserted again, whatever the record's other fields); a failed query returns none, so
-        the caller falls back to narrowing down by splitting.
-        """
-        first = min(item.start_time for item in items)
-        last = max(item.start_time for item in items)
-        window = Operator().gte(Value.set_datetime(first)).lte(Value.set_datetime(last))
-        query = QueryBuilder().with_start_time(window).limit(10 * len(items)).build()
-        wanted = {item.record_id for item in items}
-        found: set[str] = set()
-        self._summary.requests += 1
-        try:
-            for record in self._client.iter_records(query):
-                if record.record_id in wanted:
-                    found.add(record.record_id)
-        except AuditorError:
-            return set()
-        return found
+        self._on_event = on_event
+        self._planner = BatchPlanner(max_batch=None)
 
     def send(self, items: Sequence[InputRecord]) -> None:
         """Deliver ``items`` (in bodies under the server's size limit).
@@ -165,52 +174,35 @@ class Sender:
         Raises:
             SendAborted: a failure that no record explains; the summary counts what got through.
         """
-        texts = [item.wire for item in items]
-        for start, stop, _body in batch_json_array(texts, BODY_LIMIT):
-            self._deliver(items[start:stop])
-
-    def _deliver(self, items: Sequence[InputRecord], *, asked: bool = False) -> None:
         summary = self._summary
-        try:
-            self._post(items)
-        except (RecordExistsError, _Duplicate):
-            if len(items) == 1:
-                summary.duplicates += 1
-                return
-            stored = set() if asked else self._stored_ids(items)
-            if stored:
-                rest = [item for item in items if item.record_id not in stored]
-                summary.duplicates += len(items) - len(rest)
-                if rest:
-                    self._deliver(rest, asked=True)
-            elif len(items) <= ONE_BY_ONE:
-                for item in items:
-                    self._deliver([item], asked=True)
-            else:
-                for part in _split(items, EXISTS_FANOUT):
-                    self._deliver(part, asked=True)
-            return
-        except (BadRequestError, PayloadTooLargeError) as error:
-            if len(items) == 1:
-                summary.rejected.add(items[0].where, _reason(error))
-            else:
-                for part in _split(items, 2):
-                    self._deliver(part)
-            return
-        except AuditorError as error:
-            raise SendAborted(error) from None
-        summary.sent += len(items)
 
+        def settle(settled: Settled) -> None:
+            verdict = settled.verdict
+            records = tuple(items[p] for p in settled.positions)
+            reason = _describe(settled)
+            if verdict is Verdict.STORED:
+                summary.sent += len(records)
+            elif verdict is Verdict.DUPLICATE:
+                summary.duplicates += len(records)
+            elif verdict is Verdict.CONFLICT:
+                for record in records:
+                    summary.conflicts.add(record.where, reason)
+            elif verdict is Verdict.REJECTED or settled.isolated:
+                for record in records:
+                    summary.rejected.add(record.where, reason)
+            if self._on_event is not None:
+                self._on_event(SendEvent(verdict, records, reason, settled.stored))
 
-def _split(items: Sequence[InputRecord], parts: int) -> Iterator[Sequence[InputRecord]]:
-    size = -(-len(items) // parts)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _reason(error: APIStatusError) -> str:
-    body = " ".join(error.body.split())
-    return f"HTTP {error.status_code}: {body}" if body else f"HTTP {error.status_code}"
+        planner = self._planner
+        before = planner.counts.requests
+        halted = drive_blocking(
+            planner.plan([i.record_id for i in items], [i.wire for i in items]),
+            self._client,
+            settle,
+        )
+        summary.requests += planner.counts.requests - before
+        if halted is not None:
+            raise SendAborted(halted)
 
 
 class Progress:
@@ -369,14 +361,17 @@ def _plural(count: int, word: str) -> str:
 
 
 def _print_summary(summary: SendSummary, out: TextIO) -> None:
+    conflicts = summary.conflicts.count
     print(
         f"sent {_plural(summary.sent, 'record')}, "
         f"{_plural(summary.duplicates, 'duplicate')} (already stored), "
         f"{summary.rejected.count:,} rejected by the server, "
-        f"{summary.invalid.count:,} invalid (not sent)",
+        + (f"{conflicts:,} in conflict with stored records, " if conflicts else "")
+        + f"{summary.invalid.count:,} invalid (not sent)",
         file=out,
     )
     _print_problems("rejected by the server", summary.rejected, out)
+    _print_problems("stored with other content (not overwritten)", summary.conflicts, out)
     _print_problems("invalid, not sent", summary.invalid, out)
 
 

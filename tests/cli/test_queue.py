@@ -71,9 +71,11 @@ def test_status_of_a_stuck_queue(tmp_path: Path) -> None:
     assert lines[0] == f"queue {path}"
     assert "  inserts waiting:  5" in lines
     assert "  updates waiting:  1" in lines
-    assert any(line.startswith("  oldest queued:    20") for line in lines)
-    failed = next(line for line in lines if "failed before" in line)
-    assert "cannot connect" in failed
+    oldest = next(line for line in lines if line.startswith("  oldest queued:    20"))
+    assert oldest.endswith(" s ago)")  # its age
+    assert "  failed before:    5" in lines
+    last = next(line for line in lines if line.startswith("  last error (20"))
+    assert "cannot connect" in last  # the latest delivery error, with when it happened
     assert "  dead letters:     0" in lines
 
 

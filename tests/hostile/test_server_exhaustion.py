@@ -25,7 +25,7 @@ PATIENCE = 30.0
 #   nofile    no free file descriptor (RLIMIT_NOFILE at the number it has open)
 #   restore   the original limits
 SERVER = r"""
-import os, resource, socket, sys
+import os, resource, socket, sys, time
 
 from pyauditor.testing import AuditorTestServer
 
@@ -68,6 +68,19 @@ for line in sys.stdin:
             limit = 0  # the count includes the user's other processes: allow nothing new
         resource.setrlimit(resource.RLIMIT_NPROC, (limit, hard))
     elif command == "nofile":
+        # Wait for the server to close the connections of earlier requests: a descriptor freed
+        # after the limit is set would let the next connection in.
+        for _ in range(200):
+            sockets = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                        sockets.append(fd)
+                except OSError:  # closed meanwhile (listdir's own descriptor, for one)
+                    pass
+            if len(sockets) <= 1:  # the listener
+                break
+            time.sleep(0.05)
         fds = count("fds")
         resource.setrlimit(resource.RLIMIT_NOFILE, (fds, original[resource.RLIMIT_NOFILE][1]))
     elif command == "restore":

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pyauditor import ConfigurationError, QueueError
+from pyauditor import ConfigurationError, QueueError, ValidationError
 from pyauditor._queue import (
+    APPLICATION_ID,
     SCHEMA_VERSION,
     DatabaseLocation,
     DeadLetterEntry,
@@ -19,6 +20,7 @@ from pyauditor._queue import (
     QueueStore,
     StoreCommit,
     parse_database_path,
+    read_queue_file,
 )
 
 from .fakes import body
@@ -146,10 +148,14 @@ def test_a_file_that_is_not_a_database_is_a_queue_error(tmp_path: Path) -> None:
 def test_a_file_of_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "q.db"
     with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        conn.execute("CREATE TABLE pyauditor_queue_v3 (x)")
     conn.close()
+    before = path.read_bytes()
     with pytest.raises(QueueError, match="newer pyauditor"):
         open_store(path)
+    assert path.read_bytes() == before
 
 
 def test_an_unwritable_directory_is_a_queue_error(tmp_path: Path) -> None:
@@ -306,3 +312,138 @@ def test_large_commits_are_chunked() -> None:
     store.apply(StoreCommit(failed=seqs[:1500], error="x"))
     store.apply(StoreCommit(delivered=seqs))
     assert store.status() == QueueStatus(0, 0, 0)
+
+
+# -- the migration ladder ----------------------------------------------------------------------
+
+# Schema 1 exactly as pyauditor before the marker wrote it.
+SCHEMA_1 = (
+    """CREATE TABLE pyauditor_queue (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('insert', 'update')),
+        record_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    )""",
+    "CREATE INDEX pyauditor_queue_kind_seq ON pyauditor_queue (kind, seq)",
+    "CREATE INDEX pyauditor_queue_record ON pyauditor_queue (record_id, kind)",
+    """CREATE TABLE pyauditor_dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('insert', 'update')),
+        record_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        enqueued_at REAL NOT NULL,
+        failed_at REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        status_code INTEGER,
+        reason TEXT NOT NULL
+    )""",
+    "CREATE INDEX pyauditor_dead_letters_record ON pyauditor_dead_letters (record_id, kind)",
+)
+
+
+def schema_1_file(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        for statement in SCHEMA_1:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version=1")
+        conn.executemany(
+            "INSERT INTO pyauditor_queue (kind, record_id, body, enqueued_at, attempts, last_error)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                ("insert", "a", body("a"), 1.0e9, 2, "503"),
+                ("update", "a", body("a"), 1.0e9, 0, None),
+            ],
+        )
+        conn.execute(
+            "INSERT INTO pyauditor_dead_letters (seq, kind, record_id, body, enqueued_at, failed_at,"
+            " attempts, status_code, reason) VALUES (7, 'insert', 'd', ?, 1.0e9, 1.1e9, 0, 400, 'bad')",
+            (body("d"),),
+        )
+    conn.close()
+
+
+def pragmas(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as conn:
+        found = (
+            conn.execute("PRAGMA application_id").fetchone()[0],
+            conn.execute("PRAGMA user_version").fetchone()[0],
+        )
+    conn.close()
+    return found
+
+
+def test_a_new_file_gets_the_marker_and_schema_2(tmp_path: Path) -> None:
+    open_store(tmp_path / "q.db").close()
+    assert pragmas(tmp_path / "q.db") == (APPLICATION_ID, SCHEMA_VERSION) == (APPLICATION_ID, 2)
+
+
+def test_schema_1_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    schema_1_file(path)
+    store = open_store(path)
+    assert pragmas(path) == (APPLICATION_ID, 2)
+    assert store.status() == QueueStatus(1, 1, 1)
+    assert store.status().last_error == "503"
+    (row,) = store.next_inserts(0, 10)
+    assert (row.record_id, row.attempts, row.body) == ("a", 2, body("a"))
+    (dead,) = store.dead_letters()
+    assert (dead.record_id, dead.status_code, dead.reason, dead.stored) == ("d", 400, "bad", None)
+    # The new columns work.
+    store.apply(StoreCommit(failed=(row.seq,), error="again", isolated=True))
+    assert store.status().last_error == "again"
+    store.close()
+    open_store(path).close()  # and the upgraded file opens as it is
+    assert pragmas(path) == (APPLICATION_ID, 2)
+
+
+def test_reading_a_schema_1_file_does_not_upgrade_it(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    schema_1_file(path)
+    snapshot = read_queue_file(path)
+    assert (snapshot.schema, snapshot.status, snapshot.failing) == (1, QueueStatus(1, 1, 1), 1)
+    assert snapshot.status.last_error == "503"
+    assert pragmas(path) == (0, 1)
+
+
+def test_a_schema_1_file_with_python_auditors_tables_is_upgraded_and_imported(
+    tmp_path: Path,
+) -> None:
+    from .test_reference_migration import insert_blob
+
+    path = tmp_path / "q.db"
+    schema_1_file(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE inserts (record BLOB NOT NULL)")
+        conn.execute("CREATE TABLE updates (record BLOB NOT NULL)")
+        conn.execute("INSERT INTO inserts (record) VALUES (?)", (insert_blob("z"),))
+    conn.close()
+    store = open_store(path)
+    assert [r.record_id for r in store.next_inserts(0, 10)] == ["a", "z"]
+    assert pragmas(path) == (APPLICATION_ID, 2)
+
+
+def test_retry_and_delete_take_int_ids_only() -> None:
+    store = QueueStore(DatabaseLocation(None))
+    for bad in (["abc"], "1", [1.0], [True], [None]):
+        with pytest.raises(ValidationError, match="dead-letter ids"):
+            store.retry_dead_letters(bad)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="dead-letter ids"):
+            store.delete_dead_letters(bad)  # type: ignore[arg-type]
+    assert store.retry_dead_letters([2**70, -1]) == 0
+
+
+def test_stored_errors_and_reasons_are_bounded() -> None:
+    store = QueueStore(DatabaseLocation(None))
+    store.enqueue(("insert", i, body(i)) for i in "ab")
+    a, b = (r.seq for r in store.next_inserts(0, 10))
+    store.apply(StoreCommit(failed=(a,), error="e" * 300_000))
+    store.apply(StoreCommit(dead=(DeadLetterEntry(b, 400, "r" * 300_000),)))
+    assert len(store.status().last_error or "") <= 1000
+    (dead,) = store.dead_letters()
+    assert len(dead.reason) <= 1000
+    assert dead.reason.endswith("more characters)")

@@ -312,3 +312,52 @@ async def test_updates_body_is_the_clients_update_body(start: Start) -> None:
     await client.update(finished)
     (row,) = client._store.next_updates(0, 10)
     assert row.body == record_update_body(finished)
+
+
+# -- the builder's queue settings ---------------------------------------------------------------
+
+
+def tuned_builder(path: Path) -> Any:
+    from pyauditor import AuditorClientBuilder
+
+    return (
+        AuditorClientBuilder()
+        .address("127.0.0.1", 9)
+        .send_interval(3600)
+        .database_path(path)
+        .retries(5, initial_delay=0.25, max_delay=30)
+        .queue_give_up(max_attempts=10, max_age=86400)
+    )
+
+
+async def test_the_builder_passes_retry_and_give_up_settings(tmp_path: Path) -> None:
+    from pyauditor import AuditorClientBuilder
+    from pyauditor._queue import GiveUp
+    from pyauditor._sender import DEFAULT_RETRY
+
+    plain = AuditorClientBuilder().address("127.0.0.1", 9).database_path(tmp_path / "a.db")
+    async with await plain.send_interval(3600).build_queued() as client:
+        assert client._sender._retry == DEFAULT_RETRY  # the queue's own backoff by default
+        assert client._store.give_up == GiveUp()  # never gives up on storable records
+    async with await tuned_builder(tmp_path / "b.db").build_queued() as client:
+        assert (client._sender._retry.initial_delay, client._sender._retry.max_delay) == (0.25, 30)
+        assert client._store.give_up == GiveUp(max_attempts=10, max_age=86400)
+
+
+def test_the_builder_passes_them_to_the_blocking_queued_client_too(tmp_path: Path) -> None:
+    from pyauditor._queue import GiveUp
+
+    with tuned_builder(tmp_path / "c.db").build_queued_blocking() as client:
+        assert (client._sender._retry.initial_delay, client._sender._retry.max_delay) == (0.25, 30)
+        assert client._store.give_up == GiveUp(max_attempts=10, max_age=86400)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_attempts": 0}, {"max_attempts": "3"}, {"max_age": -1}, {"max_age": float("inf")}],
+)
+def test_queue_give_up_is_checked(options: dict[str, Any]) -> None:
+    from pyauditor import AuditorClientBuilder
+
+    with pytest.raises(ConfigurationError):
+        AuditorClientBuilder().queue_give_up(**options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,24 +28,8 @@ FAST = RetryPolicy(initial_delay=0.02, max_delay=0.02, jitter=0)
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown()
-
-
-@pytest.fixture
 def store() -> QueueStore:
     return QueueStore(DatabaseLocation(None))
-
-
-@pytest.fixture
-async def senders() -> AsyncIterator[list[AsyncSender]]:
-    started: list[AsyncSender] = []
-    yield started
-    for sender in started:
-        if sender.running:
-            await sender.stop(1)
 
 
 def add(store: QueueStore, *ids: str) -> None:
@@ -183,13 +167,13 @@ async def test_the_loop_survives_bugs_and_storage_errors(
 ) -> None:
     fake = FakeAuditor()
     calls = {"send": 0, "read": 0}
-    real_send, real_read = fake._send_body, store.next_inserts
+    real_send, real_read = fake._exchange, store.next_inserts
 
-    async def buggy_send(method: str, path: str, raw: bytes) -> None:
+    async def buggy_send(method: str, path: str, raw: bytes | None = None) -> tuple[int, bytes]:
         calls["send"] += 1
         if calls["send"] == 1:
             raise ValueError("a bug")
-        await real_send(method, path, raw)
+        return await real_send(method, path, raw)
 
     def flaky_read(after: int, limit: int) -> list[QueuedRow]:
         calls["read"] += 1
@@ -197,7 +181,7 @@ async def test_the_loop_survives_bugs_and_storage_errors(
             raise QueueError("disk I/O error")
         return real_read(after, limit)
 
-    monkeypatch.setattr(fake, "_send_body", buggy_send)
+    monkeypatch.setattr(fake, "_exchange", buggy_send)
     monkeypatch.setattr(store, "next_inserts", flaky_read)
     add(store, "a")
     start(fake, store, executor, senders)
@@ -228,10 +212,11 @@ async def test_stop_gives_up_at_its_deadline_and_keeps_the_rows(
     fake = FakeAuditor()
     hang = asyncio.Event()
 
-    async def hanging(method: str, path: str, raw: bytes) -> None:
+    async def hanging(method: str, path: str, raw: bytes | None = None) -> tuple[int, bytes]:
         await hang.wait()
+        return 200, b""
 
-    fake._send_body = hanging  # type: ignore[method-assign]
+    fake._exchange = hanging  # type: ignore[method-assign]
     add(store, "a")
     sender = start(fake, store, executor, senders)
     begun = time.monotonic()
@@ -245,13 +230,13 @@ async def test_stop_during_a_running_pass_still_runs_a_final_pass(
 ) -> None:
     fake = FakeAuditor()
     gate = asyncio.Event()
-    real = fake._send_body
+    real = fake._exchange
 
-    async def slow(method: str, path: str, raw: bytes) -> None:
+    async def slow(method: str, path: str, raw: bytes | None = None) -> tuple[int, bytes]:
         await gate.wait()
-        await real(method, path, raw)
+        return await real(method, path, raw)
 
-    fake._send_body = slow  # type: ignore[method-assign]
+    fake._exchange = slow  # type: ignore[method-assign]
     add(store, "a")
     sender = start(fake, store, executor, senders)
     await asyncio.sleep(0.05)  # the first pass is waiting for its answer
