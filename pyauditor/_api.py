@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from . import _operations as ops
-from ._operations import Plan, RecordStream
+from ._operations import Driven, Plan, RecordStream
 from ._records import Record
 
 __all__ = ["AsyncAPI", "ReadAPI", "SyncAPI", "WriteAPI"]
@@ -99,7 +99,10 @@ class Operation(_Declared, Generic[_P, _T]):
     __slots__ = ("_derived",)
 
     def __init__(
-        self, declare: Callable[Concatenate[Any, _P], Plan[_T]], *, derived: bool = False
+        self,
+        declare: Callable[Concatenate[Any, _P], Plan[_T] | Driven[_T]],
+        *,
+        derived: bool = False,
     ) -> None:
         super().__init__(declare)
         self._derived = derived
@@ -235,7 +238,9 @@ class SyncAPI(_Base):
     _asynchronous = False
 
 
-def operation(declare: Callable[Concatenate[Any, _P], Plan[_T]]) -> Operation[_P, _T]:
+def operation(
+    declare: Callable[Concatenate[Any, _P], Plan[_T] | Driven[_T]],
+) -> Operation[_P, _T]:
     """Declare a public operation (see the module docstring)."""
     return Operation(declare)
 
@@ -371,21 +376,27 @@ class WriteAPI:
         return ops.add(record)
 
     @operation
-    def bulk_insert(self, records: Iterable[Record]) -> Plan[None]:
-        """Store many records (``POST /records``), split into requests under the 2 MiB limit.
+    def bulk_insert(self, records: Iterable[Record]) -> Driven[None]:
+        """Store many records (``POST /records``), in requests under the 2 MiB limit.
 
-        Each request is all-or-nothing on the server.  If one fails, the requests before it
-        were stored, it and the ones after it were not; the exception's ``records_stored``
-        attribute says how many records (from the start of ``records``) are stored, so
-        ``records[error.records_stored:]`` is what remains to be sent.
+        Every record is validated before anything is sent.  The batch planner that the queued
+        clients and ``pyauditor send`` use too sends them: a record the server already holds
+        does not keep the others from being stored (AUDITOR refuses a whole request for one
+        duplicate, and with ``ignore_record_exists_error`` answers it with a warning while
+        storing *nothing* of it), and a record the server refuses is narrowed down, so that
+        every other record is stored.  When it returns, every record is stored.
 
         Raises:
             ValidationError: a record breaks a rule; nothing was sent.
-            RecordExistsError: a record id is already stored (or repeated within a request).
-                A server with ``ignore_record_exists_error`` answers that with a warning and
-                stores *nothing* of the request; that raises too, never passes as success.
-            APIStatusError: any other error answer.
-            APIConnectionError: no answer; whether that request was stored is unknown.
+            RecordExistsError: records whose ids the server already holds: with other content,
+                or at all when the server reports duplicates as errors (AUDITOR's default; a
+                server with ``ignore_record_exists_error`` has identical duplicates only
+                logged).  Every other record is stored.
+            APIStatusError: the server refused a record for good (400, 413); the others are
+                stored.
+            APIConnectionError: the server stopped answering; records not yet sent are not
+                stored.
+            In each case ``error.records_stored`` is how many records this call stored.
         """
         return ops.bulk_insert(records)
 

@@ -38,6 +38,7 @@ from ._operations import (
     Answer,
     AnswerReader,
     Done,
+    Driven,
     Plan,
     RecordsReader,
     RecordStream,
@@ -88,6 +89,7 @@ class _ClientBase:
         return f"<{type(self).__name__} {self._base}>"
 
     def _url(self, path: str) -> str:
+        """The URL of a request path (the batch planner's drivers name requests by it)."""
         return self._base + path
 
     def _build(self, pool: httpx.Client | httpx.AsyncClient, request: Request) -> httpx.Request:
@@ -219,8 +221,10 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
 
     # -- running plans ----------------------------------------------------------------------
 
-    async def _call(self, plan: Plan[_T]) -> _T:
+    async def _call(self, plan: Plan[_T] | Driven[_T]) -> _T:
         """Run an operation's plan: send its requests, wait before retries, return its result."""
+        if isinstance(plan, Driven):
+            return await plan.run_async(self)
         run = Run(plan, self._settings.retry, self._settings.timeout)
         step: Request | Wait | Done[_T] = run.start()
         while True:
@@ -372,8 +376,10 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
 
     # -- running plans ----------------------------------------------------------------------
 
-    def _call(self, plan: Plan[_T]) -> _T:
+    def _call(self, plan: Plan[_T] | Driven[_T]) -> _T:
         """Run an operation's plan: send its requests, wait before retries, return its result."""
+        if isinstance(plan, Driven):
+            return plan.run_blocking(self)
         run = Run(plan, self._settings.retry, self._settings.timeout)
         step: Request | Wait | Done[_T] = run.start()
         while True:

@@ -64,8 +64,9 @@ class AuditorError(RuntimeError):
     """Base class of every exception raised by pyauditor.
 
     Attributes:
-        records_stored: Set when ``bulk_insert`` fails part-way: how many records, counted from
-            the start of the list passed to it, the server has stored.  ``None`` otherwise.
+        records_stored: Set when ``bulk_insert`` fails: how many of its records that call
+            stored (every record the exception does not name is stored, unless the server
+            stopped answering).  ``None`` otherwise.
     """
 
     records_stored: int | None = None

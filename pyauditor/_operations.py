@@ -11,7 +11,8 @@ A plan's *flow* is a generator, like httpx's authentication flows: it yields a
 :class:`Request`, receives the :class:`Answer` (or, thrown in, the
 :class:`~pyauditor.AuditorError` the request failed with) and finally returns the result or
 raises.  Most operations make one request; ``get_single_record`` may make a second one to tell a
-missing record from a failing server, and ``bulk_insert`` one per body.
+missing record from a failing server.  ``bulk_insert`` is :class:`Driven` by the batch planner
+instead, which every path that sends many records shares.
 
 Calling an operation from other code::
 
@@ -31,7 +32,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any, Final, Generic, TypeVar
 
 from pyauditor_api.routes import (
@@ -50,11 +51,13 @@ from pyauditor_api.routes import (
     update_record_path,
 )
 
+from ._delivery import bulk_insert_async, bulk_insert_blocking
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     AuditorError,
     NotFoundError,
+    ResponseDecodeError,
     ValidationError,
 )
 from ._protocol import (
@@ -62,7 +65,6 @@ from ._protocol import (
     BodyReader,
     ContentDecoder,
     RetryPolicy,
-    batch_json_array,
     check_write_answer,
     decode_error,
     parse_retry_after,
@@ -76,7 +78,6 @@ from ._records import (
     record_from_server,
     record_stream_decoder,
     record_update_body,
-    records_wire_json,
 )
 from ._time import format_offset, to_naive_utc
 from ._validation import _name_problem, check_str, describe, type_error
@@ -92,6 +93,7 @@ __all__ = [
     "Answer",
     "AnswerReader",
     "Done",
+    "Driven",
     "Plan",
     "RecordStream",
     "RecordsReader",
@@ -217,10 +219,11 @@ class RecordsReader:
     stream decoder; the per-record size bound is the decoder's.
     """
 
-    __slots__ = ("_content", "_decoder")
+    __slots__ = ("_content", "_decoder", "_what")
 
     def __init__(self, encoding: str | None, what: str, max_record_bytes: int) -> None:
         self._content = ContentDecoder(encoding, what)
+        self._what = what
         # The record codec owns the per-record bound; max_record_bytes is what it is given.
         self._decoder = record_stream_decoder()
 
@@ -231,20 +234,31 @@ class RecordsReader:
 
     def feed(self, data: bytes) -> list[Record]:
         """The records a raw chunk completes."""
-        if self._content.identity:
-            return self._decoder.feed(data)
-        records: list[Record] = []
-        for piece in self._content.decode(data):
-            records += self._decoder.feed(piece)
-        return records
+        try:
+            if self._content.identity:
+                return self._decoder.feed(data)
+            records: list[Record] = []
+            for piece in self._content.decode(data):
+                records += self._decoder.feed(piece)
+            return records
+        except (ValueError, RecursionError) as error:
+            raise self._untyped(error) from None
 
     def finish(self) -> list[Record]:
         """The records completed by the end of the body; raises if it is cut off."""
-        records: list[Record] = []
-        for piece in self._content.finish():
-            records += self._decoder.feed(piece)
-        records += self._decoder.finish()
-        return records
+        try:
+            records: list[Record] = []
+            for piece in self._content.finish():
+                records += self._decoder.feed(piece)
+            records += self._decoder.finish()
+            return records
+        except (ValueError, RecursionError) as error:
+            raise self._untyped(error) from None
+
+    def _untyped(self, error: Exception) -> ResponseDecodeError:
+        # The client's promise: whatever the bytes, only typed errors (absurd nesting or
+        # numbers must not escape as RecursionError or ValueError from the decoder).
+        return ResponseDecodeError(f"{self._what}: the records cannot be decoded ({error})")
 
 
 class AnswerReader:
@@ -465,27 +479,34 @@ def update(record: Record) -> Plan[None]:
     return Plan(lambda: _write_flow(request), retryable=False)
 
 
-def bulk_insert(records: Iterable[Record]) -> Plan[None]:
-    """``POST /records`` in bodies under the server's limit; every record is validated now.
+class Driven(Generic[_T]):
+    """An operation whose driver talks to the client itself, through the client's seams.
 
-    A failure sets ``records_stored`` on the error: the records before the failed body are
-    stored (each body is all-or-nothing on the server), it and the ones after it are not.
+    ``bulk_insert`` is driven by the batch planner (:mod:`pyauditor._delivery`), the one every
+    path that sends many records shares: it decides request by request (batches, lookups of
+    what the server already holds, narrowing down refusals) and streams its lookups, so it is
+    not a fixed :class:`Plan`.  The shells' ``_call`` hands the client to ``run_async`` or
+    ``run_blocking``; the driver uses ``_exchange``, ``iter_records`` and
+    ``get_single_record``.
     """
-    if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
-        raise type_error(records, "Sequence")
-    texts = records_wire_json(records)  # validates them all before anything is sent
 
-    def flow() -> Flow[None]:
-        for start, _stop, body in batch_json_array(texts):
-            try:
-                yield from _write_flow(
-                    Request(BULK_ADD_RECORDS, bulk_add_records_path(), body), batch=True
-                )
-            except AuditorError as error:
-                error.records_stored = start
-                raise
+    __slots__ = ("run_async", "run_blocking")
 
-    return Plan(flow, retryable=False)
+    def __init__(
+        self,
+        run_blocking: Callable[[Any], _T],
+        run_async: Callable[[Any], Coroutine[Any, Any, _T]],
+    ) -> None:
+        self.run_blocking = run_blocking
+        self.run_async = run_async
+
+
+def bulk_insert(records: Iterable[Record]) -> Driven[None]:
+    """``POST /records`` through the batch planner (see ``WriteAPI.bulk_insert``)."""
+    return Driven(
+        lambda client: bulk_insert_blocking(client, records),
+        lambda client: bulk_insert_async(client, records),
+    )
 
 
 def write_request(method: str, path: str, body: bytes | None) -> Request:

@@ -394,37 +394,46 @@ def test_builder_client_and_queued_client_import_each_other_one_way_only() -> No
 # -- the silent loss of issue 12 -------------------------------------------------------------
 
 
-def test_bulk_insert_after_a_duplicate_never_reports_unstored_records_as_stored(
-    api_factory: Any, server_factory: Any
+@pytest.mark.parametrize("ignore", [True, False], ids=["ignore-duplicates", "default"])
+def test_bulk_insert_after_a_duplicate_stores_every_other_record(
+    api_factory: Any, server_factory: Any, ignore: bool
 ) -> None:
-    """``add(a)``, then ``bulk_insert([a, b, c])`` on a server with ignore_record_exists_error:
-    it answers 200 with a warning and stores nothing.  That returned normally before."""
-    server = server_factory(ignore_record_exists_error=True)
+    """``add(a)``, then ``bulk_insert([a, b, c])``.  With ignore_record_exists_error the server
+    answers the batch 200 with a warning and stores nothing of it; that returned normally with
+    only ``a`` stored.  Now the batch planner stores ``b`` and ``c`` whatever the server's mode."""
+    server = server_factory(ignore_record_exists_error=ignore)
     api = api_factory(builder_for(server))
     a, b, c = job("a"), job("b"), job("c")
     api.add(a)
-    with pytest.raises(RecordExistsError) as caught:
-        api.bulk_insert([a, b, c])
-    assert caught.value.records_stored == 0, "nothing of the batch was stored"
-    assert caught.value.status_code == 200
-    assert sorted(r.record_id for r in api.get()) == ["a"]
-    api.bulk_insert([b, c])  # what remains, once the duplicate is out
+    if ignore:
+        api.bulk_insert([a, b, c])  # an identical duplicate, which the server was told to ignore
+    else:
+        with pytest.raises(RecordExistsError) as caught:
+            api.bulk_insert([a, b, c])
+        assert caught.value.records_stored == 2
     assert sorted(r.record_id for r in api.get()) == ["a", "b", "c"]
 
 
-def test_a_bulk_insert_warning_after_stored_batches_says_how_many_are_stored(
-    server_factory: Any,
+def test_bulk_insert_never_takes_other_content_under_a_stored_id_for_stored(
+    api_factory: Any, server_factory: Any
 ) -> None:
+    server = server_factory(ignore_record_exists_error=True)
+    api = api_factory(builder_for(server))
+    api.add(job("a", site="elsewhere"))
+    with pytest.raises(RecordExistsError) as caught:
+        api.bulk_insert([job("a"), job("b"), job("c")])
+    assert caught.value.records_stored == 2
+    assert api.get_single_record("a").meta.get("site_id") == ["elsewhere"]
+    assert sorted(r.record_id for r in api.get()) == ["a", "b", "c"]
+
+
+def test_a_duplicate_inside_many_batches_costs_none_of_the_others(server_factory: Any) -> None:
     server = server_factory(ignore_record_exists_error=True)
     client = builder_for(server, timeout=60).build_blocking()
     records = [job(f"r{i:05d}") for i in range(12000)]
-    client.bulk_insert(records[9000:9001])
-    with pytest.raises(RecordExistsError) as caught:
-        client.bulk_insert(records)
-    stored = caught.value.records_stored
-    assert stored is not None
-    assert 0 < stored <= 9000
-    assert server.count() == stored + 1
+    client.add(records[9000])
+    client.bulk_insert(records)
+    assert server.count() == 12000
 
 
 def test_retry_policy_never_retries_answers_about_a_record() -> None:

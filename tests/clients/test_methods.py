@@ -305,7 +305,7 @@ def test_iter_records_streams_every_record(api: Blockingly) -> None:
 def test_requests_look_like_python_auditor(api: Blockingly, server: AuditorTestServer) -> None:
     calls = [
         lambda: api.add(job("r1")),
-        lambda: api.bulk_insert([job("r2")]),
+        lambda: api.bulk_insert([job("r2"), job("r3")]),
         lambda: api.update(job("r1")),
         api.get,
         lambda: api.advanced_query("limit=1"),
