@@ -31,10 +31,9 @@ from urllib.parse import quote
 
 import attrs
 
-from .._builder import AuditorClientBuilder
-from .._errors import ConfigurationError
+from .. import AuditorClientBuilder, ConfigurationError
 from .._queue import DEAD_TABLE, QUEUE_TABLE, SCHEMA_VERSION, parse_database_path
-from ._common import CommandError, UsageError
+from ._common import CommandError, UsageError, seconds
 
 __all__ = ["QueueReport", "read_queue", "run_flush", "run_status"]
 
@@ -224,30 +223,32 @@ def write_report(report: QueueReport, out: TextIO) -> None:
         )
 
 
-def _report_json(report: QueueReport) -> dict[str, Any]:
-    def when(value: _dt.datetime | None) -> str | None:
-        return None if value is None else value.isoformat().replace("+00:00", "Z")
+def _when_json(value: _dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
+
+def _dead_letter_json(dead: DeadLetterLine) -> dict[str, Any]:
+    return {
+        "id": dead.id,
+        "kind": dead.kind,
+        "record_id": dead.record_id,
+        "status_code": dead.status_code,
+        "reason": dead.reason,
+        "failed_at": _when_json(dead.failed_at),
+        "attempts": dead.attempts,
+    }
+
+
+def _report_json(report: QueueReport) -> dict[str, Any]:
     return {
         "path": str(report.path),
         "inserts": report.inserts,
         "updates": report.updates,
-        "oldest_queued": when(report.oldest),
+        "oldest_queued": _when_json(report.oldest),
         "failed_before": report.failing,
         "last_error": report.last_error,
         "dead_letter_count": report.dead_letter_count,
-        "dead_letters": [
-            {
-                "id": d.id,
-                "kind": d.kind,
-                "record_id": d.record_id,
-                "status_code": d.status_code,
-                "reason": d.reason,
-                "failed_at": when(d.failed_at),
-                "attempts": d.attempts,
-            }
-            for d in report.dead_letters
-        ],
+        "dead_letters": [_dead_letter_json(dead) for dead in report.dead_letters],
         "python_auditor": {
             "inserts": report.reference_inserts,
             "updates": report.reference_updates,
@@ -309,6 +310,7 @@ def run_flush(
     max_time: float,
     verbose: bool,
     out: TextIO,
+    as_json: bool = False,
 ) -> int:
     """The ``queue flush`` command; returns the exit status."""
     path = queue_path(path_text)
@@ -326,28 +328,45 @@ def run_flush(
     imported = (before.reference_inserts + before.reference_updates) - (
         after.reference_inserts + after.reference_updates
     )
-    if imported:
-        print(f"imported {imported:,} records from python-auditor's tables", file=out)
-    if requeued:
-        print(f"requeued {requeued:,} dead letters", file=out)
     waiting = before.queued + imported + requeued
     buried = after.dead_letter_count - (before.dead_letter_count - requeued)
     delivered = waiting - after.queued - buried
-    print(
-        f"delivered {delivered:,}, dead letters added {buried:,}, still queued {after.queued:,}",
-        file=out,
-    )
     new_dead = after.dead_letters[len(after.dead_letters) - buried :] if buried > 0 else ()
-    for dead in new_dead:
-        print(
-            f"  dead letter #{dead.id} {dead.kind} {dead.record_id!r} "
-            f"({_status_code(dead.status_code)}): {dead.reason}",
-            file=out,
-        )
+    failure = None
     if after.queued:
         reason = after.last_error or "the server did not accept them in time"
         why = "the server kept failing" if stuck else "the time limit was reached"
-        raise CommandError(f"{after.queued:,} records are still queued ({why}): {reason}")
+        failure = f"{after.queued:,} records are still queued ({why}): {reason}"
+    if as_json:
+        summary = {
+            "queue": str(path),
+            "imported": imported,
+            "requeued": requeued,
+            "delivered": delivered,
+            "dead_letters_added": buried,
+            "still_queued": after.queued,
+            "new_dead_letters": [_dead_letter_json(dead) for dead in new_dead],
+            "error": failure,
+        }
+        out.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        if imported:
+            print(f"imported {imported:,} records from python-auditor's tables", file=out)
+        if requeued:
+            print(f"requeued {requeued:,} dead letters", file=out)
+        print(
+            f"delivered {delivered:,}, dead letters added {buried:,}, "
+            f"still queued {after.queued:,}",
+            file=out,
+        )
+        for dead in new_dead:
+            print(
+                f"  dead letter #{dead.id} {dead.kind} {dead.record_id!r} "
+                f"({_status_code(dead.status_code)}): {dead.reason}",
+                file=out,
+            )
+    if failure is not None:
+        raise CommandError(failure)
     return 1 if buried > 0 else 0
 
 
@@ -356,6 +375,7 @@ def add_queue_parser(
     parser_class: type[argparse.ArgumentParser],
     url_help: str,
     add_server_options: Callable[[argparse.ArgumentParser], None],
+    json_help: str,
 ) -> None:
     """Add ``queue status`` and ``queue flush`` to the subcommands ``commands``."""
     queue = commands.add_parser(
@@ -377,7 +397,7 @@ def add_queue_parser(
     )
     status.add_argument("path", metavar="PATH", help="the queue file (database_path)")
     status.add_argument("--all", action="store_true", help="list every dead letter, not 20")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true", help=json_help)
     flush = actions.add_parser(
         "flush",
         help="deliver the queue to a server now",
@@ -393,9 +413,10 @@ def add_queue_parser(
         action="store_true",
         help="queue the dead letters again first (after fixing what the server objected to)",
     )
+    flush.add_argument("--json", action="store_true", help=json_help)
     flush.add_argument(
         "--max-time",
-        type=float,
+        type=seconds,
         default=600.0,
         metavar="SECONDS",
         help="give up after this long if the server is slow (default 600)",

@@ -14,8 +14,8 @@ from pyauditor import Record
 from pyauditor._errors import RecordExistsError, ServerError
 from pyauditor._protocol import status_error
 from pyauditor.cli import _send
-from pyauditor.cli._input import InputRecord, read_records, record_from_json
-from pyauditor.cli._send import SendAborted, Sender, SendSummary
+from pyauditor.cli._input import InputRecord, ParsedRecord, read_records, record_from_json
+from pyauditor.cli._send import SendAborted, Sender, SendSummary, to_input_record
 from pyauditor.testing import AuditorTestServer, LoggedRequest, Respond
 
 from .conftest import job, ndjson, run
@@ -314,8 +314,8 @@ class ScriptedClient:
 
 def items(count: int) -> list[InputRecord]:
     values = list(read_records(io.BytesIO(ndjson([job(i) for i in range(count)])), "in"))
-    assert all(isinstance(v, InputRecord) for v in values)
-    return values  # type: ignore[return-value]
+    assert all(isinstance(v, ParsedRecord) for v in values)
+    return [to_input_record(v) for v in values]  # type: ignore[arg-type]
 
 
 def send(client: ScriptedClient, count: int) -> SendSummary:
@@ -373,7 +373,7 @@ def test_server_down_stops_with_one_line(server: AuditorTestServer) -> None:
     [line] = result.err.strip().splitlines()
     assert line.startswith("pyauditor send: stopped: POST ")
     assert "cannot connect" in line
-    assert "run the same command again" in line
+    assert "Run the same command again" in line
 
 
 def test_a_server_error_midway_reports_how_far_it_got(server: AuditorTestServer) -> None:
