@@ -60,16 +60,20 @@ from typing import Any, BinaryIO, TextIO
 
 import attrs
 
-from .._client import AuditorClientBlocking
-from .._errors import (
+from .. import (
     APIStatusError,
+    AuditorClientBlocking,
     AuditorError,
     BadRequestError,
+    Operator,
     PayloadTooLargeError,
+    QueryBuilder,
     RecordExistsError,
+    Value,
 )
+
+# The sending core's private imports: the batch planner replaces them (issue 12).
 from .._protocol import BODY_LIMIT, RECORD_EXISTS, batch_json_array, status_error
-from .._query import Operator, QueryBuilder, Value
 from .._records import record_wire_json
 from ._common import UsageError, cli_words
 from ._input import InputProblem, InputRecord, ParsedRecord, Position, read_records
