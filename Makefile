@@ -47,8 +47,9 @@ demo: $(INSTALLED)
 # -W error: a docstring pdoc cannot render, or a module it cannot import, fails the build.
 docs: $(INSTALLED)
 	rm -rf $(DOCS_DIR)
-	$(PY) -W error -m pdoc --docformat google --output-directory $(DOCS_DIR) \
-		pyauditor pyauditor.testing pyauditor.cli
+	$(PY) -W error -m pdoc --docformat google --template-directory docs/api-front \
+		--output-directory $(DOCS_DIR) \
+		pyauditor pyauditor.jsonstream pyauditor.testing pyauditor.cli
 	@echo "API reference: $(DOCS_DIR)/index.html"
 
 $(REFERENCE_DIR)/.installed:
