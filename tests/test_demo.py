@@ -182,7 +182,10 @@ def test_the_demo_against_a_server_that_is_down() -> None:
     )
     assert result.code == 1
     [line] = result.err.splitlines()
-    assert line == "pyauditor demo: error: the AUDITOR server at http://127.0.0.1:1 is not healthy"
+    assert line.startswith(
+        "pyauditor demo: error: the AUDITOR server at http://127.0.0.1:1 is not healthy: "
+        "GET http://127.0.0.1:1/health_check failed: cannot connect"
+    )
 
 
 # -- make demo from a fresh clone ----------------------------------------------------------------
