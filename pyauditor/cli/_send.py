@@ -500,12 +500,14 @@ def run_send(
         progress.close()
         errors.close()
     if state.backwards:
-        what = "were refused" if options.refuse_stop_before_start else "were sent anyway"
+        was = "was" if state.backwards == 1 else "were"
+        what = f"{was} not sent" if options.refuse_stop_before_start else f"{was} sent anyway"
         examples = ", ".join(state.backwards_shown)
         more = ", ..." if state.backwards > len(state.backwards_shown) else ""
+        verb = "stops before it starts" if state.backwards == 1 else "stop before they start"
         print(
-            f"pyauditor send: warning: {_plural(state.backwards, 'record')} stop before they "
-            f"start (a negative runtime) and {what}: {examples}{more}",
+            f"pyauditor send: warning: {_plural(state.backwards, 'record')} {verb} (a negative "
+            f"runtime) and {what}: {examples}{more}",
             file=err,
         )
     if options.as_json:

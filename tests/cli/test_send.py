@@ -456,3 +456,87 @@ def test_fifty_thousand_records(auditor_server: AuditorTestServer, tmp_path: Pat
     assert auditor_server.count() == 50_000
     again = run("send", auditor_server.url, str(path))
     assert again.out.startswith("sent 0 records, 50,000 duplicates")
+
+
+# -- for scripts: --json, --errors, stop before start -------------------------------------------
+
+
+def test_json_summary(server: AuditorTestServer) -> None:
+    assert run("send", server.url, stdin=ndjson([job(1)])).code == 0
+    bad = {"record_id": "bad/1", "start_time": "2024-05-01T00:00:00Z"}
+    result = run("send", "--json", server.url, stdin=ndjson([job(1), job(2), bad]))
+    assert result.code == 1
+    summary = json.loads(result.out)
+    assert {k: summary[k] for k in ("sent", "duplicates", "rejected", "invalid")} == {
+        "sent": 1,
+        "duplicates": 1,
+        "rejected": 0,
+        "invalid": 1,
+    }
+    assert summary["complete"] is False
+    assert summary["interrupted"] is False
+    assert summary["problems"][0]["kind"] == "invalid"
+    assert "forbidden character '/'" in summary["problems"][0]["reason"]
+    assert result.err.startswith("pyauditor send: error: not stored: 1 invalid")
+    ok = json.loads(run("send", "--json", server.url, stdin=ndjson([job(3)])).out)
+    assert (ok["sent"], ok["complete"], ok["stopped"]) == (1, True, None)
+
+
+def test_errors_file_holds_every_bad_record(server: AuditorTestServer, tmp_path: Path) -> None:
+    bad = [{"record_id": f"bad {i}/", "start_time": "2024-05-01T00:00:00Z"} for i in range(30)]
+    errors = tmp_path / "errors.ndjson"
+    server.inject(Respond(400, "Json deserialize error: no"), method="POST", path="/records")
+    result = run(
+        "send", "--errors", str(errors), "--batch-size", "1", server.url,
+        stdin=ndjson([*bad, job(1)]),
+    )  # fmt: skip
+    assert result.code == 1
+    assert f"... and 10 more (all of them are in {errors})" in result.out
+    lines = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert len(lines) == 31
+    assert [line["kind"] for line in lines] == ["invalid"] * 30 + ["rejected"]
+    assert lines[0]["record"] == bad[0]  # as read, so it can be fixed and sent again
+    assert lines[0]["record_id"] == "bad 0/"
+    assert lines[-1]["record_id"] == "job-1"
+    assert lines[-1]["reason"] == "HTTP 400: Json deserialize error: no"
+    assert lines[-1]["record"]["record_id"] == "job-1"
+    without = run("send", server.url, stdin=ndjson(bad))
+    assert "... and 10 more (--errors FILE lists them all)" in without.out
+
+
+def test_records_that_stop_before_they_start(server: AuditorTestServer) -> None:
+    backwards = job(1, stop_time="2024-04-30T23:00:00Z")
+    result = run("send", server.url, stdin=ndjson([backwards, job(2)]))
+    assert result.code == 0
+    assert result.out.startswith("sent 2 records")
+    [warning] = result.err.splitlines()
+    assert warning == (
+        "pyauditor send: warning: 1 record stops before it starts (a negative runtime) and "
+        "was sent anyway: <stdin> record 1 ('job-1')"
+    )
+    assert server.record("job-1")["runtime"] == -3601  # type: ignore[index]
+    refused = run(
+        "send", "--refuse-stop-before-start", server.url,
+        stdin=ndjson([job(3, stop_time="2024-04-30T00:00:00Z"), job(4)]),
+    )  # fmt: skip
+    assert refused.code == 1
+    assert "stops before it starts (--refuse-stop-before-start)" in refused.out
+    assert "1 record stops before it starts (a negative runtime) and was not sent" in (refused.err)
+    assert server.record("job-3") is None
+    assert server.record("job-4") is not None
+
+
+def test_progress_in_records_with_rate_and_eta(
+    server: AuditorTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_send.Progress, "DELAY", 0.0)
+    monkeypatch.setattr(_send.Progress, "INTERVAL", 0.0)
+    path = tmp_path / "jobs.ndjson"
+    path.write_bytes(ndjson([job(i) for i in range(400)]))
+    shown = run("send", "--batch-size", "100", server.url, str(path), terminal=True).err
+    frames = [frame for frame in shown.split("\r") if frame.startswith("[")]
+    assert frames
+    # Records done of an estimate of the total (from the bytes read), the rate, the time left.
+    assert any(" 100 of ~" in frame and " records " in frame for frame in frames)
+    assert all("/s" in frame and "ETA " in frame for frame in frames)
+    assert " 400 of ~400 records" in frames[-1]
