@@ -212,19 +212,25 @@ def _environment() -> dict[str, str]:
     }
 
 
+def _make(
+    clone: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.slow
 def test_make_demo_runs_green_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = _fresh_clone(tmp_path)
     env = _environment()
     env["PYAUDITOR_PYTHON"] = sys.executable
-    result = subprocess.run(
-        ["make", "--no-print-directory", "demo"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _make(clone, env, "demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{sys.executable} -m pyauditor demo" in result.stdout
     assert "queried back 600 records" in result.stdout
@@ -233,14 +239,7 @@ def test_make_demo_runs_green_from_a_fresh_clone(tmp_path: Path) -> None:
 
     # Without PYAUDITOR_PYTHON, a fresh clone's `make demo` first creates .venv and installs
     # the project into it (shown, not run: that needs the network and takes minutes).
-    dry = subprocess.run(
-        ["make", "--no-print-directory", "-n", "demo"],
-        cwd=clone,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    dry = _make(clone, _environment(), "-n", "demo", timeout=60)
     assert dry.returncode == 0, dry.stderr
     commands = dry.stdout.splitlines()
     assert commands[0] == "test -x .venv/bin/python || python3 -m venv .venv"
@@ -249,25 +248,11 @@ def test_make_demo_runs_green_from_a_fresh_clone(tmp_path: Path) -> None:
 
     # AUDITOR_URL of a server that is not the embedded one: refused, before anything is sent.
     env["AUDITOR_URL"] = "http://auditor.example.invalid:8000"
-    refused = subprocess.run(
-        ["make", "--no-print-directory", "demo"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    refused = _make(clone, env, "demo", timeout=120)
     assert refused.returncode != 0
     [line] = [line for line in refused.stderr.splitlines() if line.startswith("pyauditor")]
     assert "not writing 600 made-up job records to http://auditor.example.invalid:8000" in line
     assert "DEMO_ARGS=--write-test-data" in line
-    confirmed = subprocess.run(
-        ["make", "--no-print-directory", "demo", "DEMO_ARGS=--write-test-data --retries 0"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    confirmed = _make(clone, env, "demo", "DEMO_ARGS=--write-test-data --retries 0", timeout=120)
     assert confirmed.returncode != 0  # accepted, then failed: the host does not exist
     assert "auditor.example.invalid:8000 is not healthy" in confirmed.stderr

@@ -416,11 +416,15 @@ def test_a_file_given_as_url_is_a_usage_error(tmp_path: Path) -> None:
 # -- progress ----------------------------------------------------------------------------------
 
 
-def test_progress_bar_on_a_terminal_only(
-    server: AuditorTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def instant_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress line from the first batch on, redrawn after every one."""
     monkeypatch.setattr(_send.Progress, "DELAY", 0.0)
     monkeypatch.setattr(_send.Progress, "INTERVAL", 0.0)
+
+
+@pytest.mark.usefixtures("instant_progress")
+def test_progress_bar_on_a_terminal_only(server: AuditorTestServer, tmp_path: Path) -> None:
     path = tmp_path / "jobs.ndjson"
     path.write_bytes(ndjson([job(i) for i in range(300)]))
     shown = run("send", "--batch-size", "50", server.url, str(path), terminal=True)
@@ -526,11 +530,8 @@ def test_records_that_stop_before_they_start(server: AuditorTestServer) -> None:
     assert server.record("job-4") is not None
 
 
-def test_progress_in_records_with_rate_and_eta(
-    server: AuditorTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_send.Progress, "DELAY", 0.0)
-    monkeypatch.setattr(_send.Progress, "INTERVAL", 0.0)
+@pytest.mark.usefixtures("instant_progress")
+def test_progress_in_records_with_rate_and_eta(server: AuditorTestServer, tmp_path: Path) -> None:
     path = tmp_path / "jobs.ndjson"
     path.write_bytes(ndjson([job(i) for i in range(400)]))
     shown = run("send", "--batch-size", "100", server.url, str(path), terminal=True).err
