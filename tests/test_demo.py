@@ -72,6 +72,22 @@ def test_the_demo_on_the_embedded_server() -> None:
     assert total.split()[1] == "200"
 
 
+def test_the_readme_shows_what_the_demo_prints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    sample = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    rows = table(sample)
+    assert len(rows) >= 3
+    expected = expected_table(600)
+    assert {key: expected[key] for key in rows} == rows
+    total = next(line for line in sample.splitlines() if line.startswith("total"))
+    jobs, cores, _hs06 = total.split()[1:]
+    assert int(jobs) == 600
+    core_hours = sum(
+        j.cores * (j.stop - j.start).total_seconds() / 3600 for j in make_jobs(600, "x")
+    )
+    assert cores == f"{core_hours:,.1f}"
+
+
 def test_the_jobs_are_realistic_and_reproducible() -> None:
     jobs = make_jobs(600, "run1")
     assert [j._replace(record_id="") for j in jobs] == [
