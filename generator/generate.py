@@ -2,9 +2,13 @@
 
     python generator/generate.py            # wipe generated/ and regenerate it
     python generator/generate.py --check    # regenerate into a temporary directory and diff
+    python generator/generate.py --spec S --out D   # another spec into another directory
 
-The output is deterministic: the generator and ruff are pinned (pyproject.toml, extra "dev") and
-ruff runs with --isolated.  generated/ is never edited by hand.
+Two steps, both from the same spec: openapi-python-client with the custom templates in
+generator/templates/ writes the client (models, one module per operation), then generator/wire.py
+adds the msgspec wire structs (``wire.py``), the route table (``routes.py``) and the helpers the
+templates call (``_support.py``).  The output is deterministic: the generator and ruff are pinned
+(pyproject.toml, extra "dev") and ruff runs with --isolated.  generated/ is never edited by hand.
 """
 
 from __future__ import annotations
@@ -21,18 +25,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi.yaml"
 CONFIG = ROOT / "generator" / "config.yaml"
+TEMPLATES = ROOT / "generator" / "templates"
 PACKAGE = "pyauditor_api"
 NOTICE = """\
 # generated/
 
-Produced by `make generate` from `openapi.yaml` with openapi-python-client (configuration in
-`generator/`).  Do not edit: `make check-generated` (part of `make test`) fails on any difference
-between this directory and a fresh generation.
+Produced by `make generate` from `openapi.yaml`: openapi-python-client with the custom templates
+in `generator/templates/` writes the client, `generator/wire.py` adds the msgspec wire structs
+(`pyauditor_api/wire.py`) and the route table (`pyauditor_api/routes.py`).  Do not edit:
+`make check-generated` (part of `make test`) fails on any difference between this directory and
+a fresh generation.
 """
 
 
-def generate(out: Path) -> None:
-    """Write the generated package into ``out`` (which is wiped first)."""
+def generate(out: Path, spec: Path = SPEC) -> None:
+    """Write the generated package for ``spec`` into ``out`` (which is wiped first)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -45,7 +52,7 @@ def generate(out: Path) -> None:
         str(generator) if generator.exists() else "openapi-python-client",
         "generate",
         "--path",
-        str(SPEC),
+        str(spec),
         "--config",
         str(CONFIG),
         "--meta",
@@ -53,11 +60,33 @@ def generate(out: Path) -> None:
         "--output-path",
         str(out / PACKAGE),
         "--fail-on-warning",
+        "--custom-template-path",
+        str(TEMPLATES),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"generation failed (exit {proc.returncode})")
+    package = out / PACKAGE
+    sys.path.insert(0, str(ROOT / "generator"))
+    try:
+        import wire
+    finally:
+        sys.path.pop(0)
+    try:
+        extra = wire.write(spec, package)
+    except wire.SpecError as error:
+        raise SystemExit(f"generation failed: {spec}: {error}") from None
+    for hook in (
+        ["check", "--isolated", "--fix-only", "--extend-select=I", "--no-cache"],
+        ["format", "--isolated", "--no-cache"],
+    ):
+        proc = subprocess.run(
+            [str(bindir / "ruff"), *hook, *map(str, extra)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            raise SystemExit(f"ruff failed on the generated wire modules (exit {proc.returncode})")
     for cache in out.rglob(".ruff_cache"):
         shutil.rmtree(cache)
     (out / PACKAGE / "py.typed").write_text("")
@@ -72,10 +101,10 @@ def tree(path: Path) -> dict[str, bytes]:
     }
 
 
-def check(committed: Path) -> int:
+def check(committed: Path, spec: Path = SPEC) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "generated"
-        generate(fresh)
+        generate(fresh, spec)
         want, have = tree(fresh), tree(committed) if committed.exists() else {}
     if want == have:
         print("generated/ is up to date with openapi.yaml")
@@ -105,10 +134,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     parser.add_argument("--out", type=Path, default=ROOT / "generated")
+    parser.add_argument("--spec", type=Path, default=SPEC)
     args = parser.parse_args()
     if args.check:
-        return check(args.out)
-    generate(args.out)
+        return check(args.out, args.spec)
+    generate(args.out, args.spec)
     print(
         f"regenerated {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
     )

@@ -50,17 +50,22 @@ from .. import (
     SortBy,
     Value,
 )
+
+# The one table of the query language's operators and sort columns (shared with the DSL and the
+# embedded server) is internal to pyauditor; see tests/cli/test_public_api.py.
+from .._grammar import OPERATOR_BY_SYMBOL as _OPERATOR_NAMES
+from .._grammar import SORT_COLUMNS as SORT_FIELDS
+from .._grammar import SORT_DIRECTIONS
 from ._common import UsageError, int_at_least
 
 __all__ = ["FORMATS", "add_filter_options", "build_query", "write_records"]
 
 FORMATS = ("table", "json", "ndjson", "csv")
-SORT_FIELDS = ("start_time", "stop_time", "runtime", "record_id")
 # The name is everything before the first character that can belong to an operator, so that
 # `cpu!=8` is an unknown operator `!=`, not a comparison of a component called `cpu!`.
 _COMPONENT = re.compile(r"\s*([^<>=!~]*?)\s*([<>=!~]+)\s*(.*?)\s*")
-_OPERATOR_NAMES = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt", "=": "equals", "==": "equals"}
-_OPERATORS = ">=, <=, >, < or ="
+_SHOWN = [symbol for symbol in _OPERATOR_NAMES if symbol != "=="]  # == is a synonym of =
+_OPERATORS = f"{', '.join(_SHOWN[:-1])} or {_SHOWN[-1]}"
 _TABLE_SAMPLE = 50
 """Rows a table waits for to size its columns; later rows use those widths."""
 
@@ -76,7 +81,7 @@ def _component(text: str) -> tuple[str, str, int]:
     match = _COMPONENT.fullmatch(text)
     if match is None or not match.group(1):
         raise argparse.ArgumentTypeError(
-            f"expected NAME>=N (or <=, >, <, =) with a whole number N, got {text!r}"
+            f"expected NAME>=N (or another of {_OPERATORS}) with a whole number N, got {text!r}"
         )
     name, operator, number = match.groups()
     if operator not in _OPERATOR_NAMES:
@@ -85,7 +90,7 @@ def _component(text: str) -> tuple[str, str, int]:
         )
     if not number.isdecimal() or not number.isascii():
         raise argparse.ArgumentTypeError(
-            f"expected NAME>=N (or <=, >, <, =) with a whole number N, got {text!r}"
+            f"expected NAME>=N (or another of {_OPERATORS}) with a whole number N, got {text!r}"
         )
     if int(number) > 255:
         # Value.set_count takes a u8, as in python-auditor and AUDITOR's query grammar.
@@ -99,7 +104,7 @@ def _sort(text: str) -> tuple[str, bool]:
         raise argparse.ArgumentTypeError(
             f"cannot sort by {field!r}; choose one of {', '.join(SORT_FIELDS)}"
         )
-    if direction not in ("", "asc", "desc"):
+    if direction not in ("", *SORT_DIRECTIONS):
         raise argparse.ArgumentTypeError(f"the direction must be asc or desc, got {direction!r}")
     return field, direction == "desc"
 

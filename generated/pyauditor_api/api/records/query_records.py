@@ -3,6 +3,7 @@ from typing import Any
 
 import httpx
 
+from ..._support import concatenated_json, encode_query
 from ...client import AuthenticatedClient, Client
 from ...models.count_operators import CountOperators
 from ...models.error import Error
@@ -24,56 +25,53 @@ def _get_kwargs(
     component: QueryRecordsComponent | Unset = UNSET,
     sort_by: SortBy | Unset = UNSET,
     limit: int | Unset = UNSET,
+    query_string: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
-    params: dict[str, Any] = {}
+    # pyauditor template: the query string is built here, not by httpx, so that object-valued
+    # parameters keep AUDITOR's bracket syntax (deepObject: `start_time[gte]=...`,
+    # `meta[site][c][0]=...`) with literal brackets (generator/templates/).
+    query_pairs: list[tuple[str, Any]] = []
 
-    params["record_id"] = record_id
+    query_pairs.append(("record_id", record_id))
 
     json_start_time: dict[str, Any] | Unset = UNSET
     if not isinstance(start_time, Unset):
         json_start_time = start_time.to_dict()
-    if not isinstance(json_start_time, Unset):
-        params.update(json_start_time)
+    query_pairs.append(("start_time", json_start_time))
 
     json_stop_time: dict[str, Any] | Unset = UNSET
     if not isinstance(stop_time, Unset):
         json_stop_time = stop_time.to_dict()
-    if not isinstance(json_stop_time, Unset):
-        params.update(json_stop_time)
+    query_pairs.append(("stop_time", json_stop_time))
 
     json_runtime: dict[str, Any] | Unset = UNSET
     if not isinstance(runtime, Unset):
         json_runtime = runtime.to_dict()
-    if not isinstance(json_runtime, Unset):
-        params.update(json_runtime)
+    query_pairs.append(("runtime", json_runtime))
 
     json_meta: dict[str, Any] | Unset = UNSET
     if not isinstance(meta, Unset):
         json_meta = meta.to_dict()
-    if not isinstance(json_meta, Unset):
-        params.update(json_meta)
+    query_pairs.append(("meta", json_meta))
 
     json_component: dict[str, Any] | Unset = UNSET
     if not isinstance(component, Unset):
         json_component = component.to_dict()
-    if not isinstance(json_component, Unset):
-        params.update(json_component)
+    query_pairs.append(("component", json_component))
 
     json_sort_by: dict[str, Any] | Unset = UNSET
     if not isinstance(sort_by, Unset):
         json_sort_by = sort_by.to_dict()
-    if not isinstance(json_sort_by, Unset):
-        params.update(json_sort_by)
+    query_pairs.append(("sort_by", json_sort_by))
 
-    params["limit"] = limit
+    query_pairs.append(("limit", limit))
 
-    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+    query = encode_query(query_pairs, raw=query_string)
 
     _kwargs: dict[str, Any] = {
         "method": "get",
-        "url": "/records",
-        "params": params,
+        "url": "/records" + query,
     }
 
     return _kwargs
@@ -81,16 +79,24 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Error | Record | str:
+) -> Error | list[Record] | str:
     if response.status_code == 200:
-        response_200 = Record.from_dict(response.json())
 
-        return response_200
+        def _parse_item(data: Any) -> Record:
+            response_200 = Record.from_dict(data)
+
+            return response_200
+
+        return [_parse_item(item) for item in concatenated_json(response.content)]
 
     if response.status_code == 400:
         response_400 = Error.from_dict(response.json())
 
         return response_400
+
+    if response.status_code == 403:
+        response_403 = response.text
+        return response_403
 
     if response.status_code == 500:
         response_500 = Error.from_dict(response.json())
@@ -103,7 +109,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Error | Record | str]:
+) -> Response[Error | list[Record] | str]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -123,7 +129,8 @@ def sync_detailed(
     component: QueryRecordsComponent | Unset = UNSET,
     sort_by: SortBy | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[Error | Record | str]:
+    query_string: str | Unset = UNSET,
+) -> Response[Error | list[Record] | str]:
     """Query records (streamed).
 
      Returns the records that match every given filter.  Without parameters it returns all
@@ -165,6 +172,13 @@ def sync_detailed(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -180,7 +194,8 @@ def sync_detailed(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -200,13 +215,15 @@ def sync_detailed(
         sort_by (SortBy | Unset): Exactly one direction is meaningful; if both are given, `asc`
             wins.
         limit (int | Unset):
+        query_string (str | Unset): A query string sent verbatim after the typed parameters (for
+            example the output of pyauditor's QueryBuilder.build()).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Error | Record | str]
+        Response[Error | list[Record] | str]
     """
 
     kwargs = _get_kwargs(
@@ -218,6 +235,7 @@ def sync_detailed(
         component=component,
         sort_by=sort_by,
         limit=limit,
+        query_string=query_string,
     )
 
     response = client.get_httpx_client().request(
@@ -238,7 +256,8 @@ def sync(
     component: QueryRecordsComponent | Unset = UNSET,
     sort_by: SortBy | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Error | Record | str | None:
+    query_string: str | Unset = UNSET,
+) -> Error | list[Record] | str | None:
     """Query records (streamed).
 
      Returns the records that match every given filter.  Without parameters it returns all
@@ -280,6 +299,13 @@ def sync(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -295,7 +321,8 @@ def sync(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -315,13 +342,15 @@ def sync(
         sort_by (SortBy | Unset): Exactly one direction is meaningful; if both are given, `asc`
             wins.
         limit (int | Unset):
+        query_string (str | Unset): A query string sent verbatim after the typed parameters (for
+            example the output of pyauditor's QueryBuilder.build()).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Error | Record | str
+        Error | list[Record] | str
     """
 
     return sync_detailed(
@@ -334,6 +363,7 @@ def sync(
         component=component,
         sort_by=sort_by,
         limit=limit,
+        query_string=query_string,
     ).parsed
 
 
@@ -348,7 +378,8 @@ async def asyncio_detailed(
     component: QueryRecordsComponent | Unset = UNSET,
     sort_by: SortBy | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[Error | Record | str]:
+    query_string: str | Unset = UNSET,
+) -> Response[Error | list[Record] | str]:
     """Query records (streamed).
 
      Returns the records that match every given filter.  Without parameters it returns all
@@ -390,6 +421,13 @@ async def asyncio_detailed(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -405,7 +443,8 @@ async def asyncio_detailed(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -425,13 +464,15 @@ async def asyncio_detailed(
         sort_by (SortBy | Unset): Exactly one direction is meaningful; if both are given, `asc`
             wins.
         limit (int | Unset):
+        query_string (str | Unset): A query string sent verbatim after the typed parameters (for
+            example the output of pyauditor's QueryBuilder.build()).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Error | Record | str]
+        Response[Error | list[Record] | str]
     """
 
     kwargs = _get_kwargs(
@@ -443,6 +484,7 @@ async def asyncio_detailed(
         component=component,
         sort_by=sort_by,
         limit=limit,
+        query_string=query_string,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -461,7 +503,8 @@ async def asyncio(
     component: QueryRecordsComponent | Unset = UNSET,
     sort_by: SortBy | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Error | Record | str | None:
+    query_string: str | Unset = UNSET,
+) -> Error | list[Record] | str | None:
     """Query records (streamed).
 
      Returns the records that match every given filter.  Without parameters it returns all
@@ -503,6 +546,13 @@ async def asyncio(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -518,7 +568,8 @@ async def asyncio(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -538,13 +589,15 @@ async def asyncio(
         sort_by (SortBy | Unset): Exactly one direction is meaningful; if both are given, `asc`
             wins.
         limit (int | Unset):
+        query_string (str | Unset): A query string sent verbatim after the typed parameters (for
+            example the output of pyauditor's QueryBuilder.build()).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Error | Record | str
+        Error | list[Record] | str
     """
 
     return (
@@ -558,5 +611,6 @@ async def asyncio(
             component=component,
             sort_by=sort_by,
             limit=limit,
+            query_string=query_string,
         )
     ).parsed
