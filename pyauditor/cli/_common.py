@@ -12,14 +12,17 @@ The command uses only pyauditor's public API, and imports :mod:`pyauditor.testin
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as _dt
 import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Iterator
-from typing import TextIO
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TextIO, TypeVar
 
 from .. import AuditorClient, AuditorClientBlocking, AuditorClientBuilder, ConfigurationError
 
@@ -38,8 +41,12 @@ __all__ = [
     "parse_time",
     "positive_int",
     "resolve_url",
+    "run_async",
     "seconds",
+    "sigint_deferred",
 ]
+
+_T = TypeVar("_T")
 
 ENV_URL = "AUDITOR_URL"
 """The environment variable that supplies the server URL when a command is given none."""
@@ -268,3 +275,38 @@ def cli_words(message: str) -> str:
     for library, command in _CLI_WORDS:
         message = message.replace(library, command)
     return message
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back during the block; it takes effect (KeyboardInterrupt) right after it.
+
+    For steps that must not be cut in half: an event loop interrupted while it is being made or
+    closed is left half-built, and Python then prints its failure to clean up as a traceback.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """``asyncio.run(main())``, with Ctrl-C at any moment ending in a plain KeyboardInterrupt.
+
+    While the coroutine runs, asyncio turns Ctrl-C into its cancellation (its clean-up runs),
+    then raises KeyboardInterrupt; the loop is made and closed with Ctrl-C held back.
+    """
+    with sigint_deferred():
+        runner = asyncio.Runner()
+        runner.get_loop()
+    try:
+        return runner.run(main())
+    finally:
+        with sigint_deferred():
+            runner.close()

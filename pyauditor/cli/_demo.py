@@ -52,7 +52,7 @@ from .. import (
     Score,
     Value,
 )
-from ._common import ENV_URL, health_failure
+from ._common import ENV_URL, health_failure, run_async, sigint_deferred
 
 __all__ = [
     "DAY",
@@ -368,23 +368,28 @@ def run_demo(
         if url is not None:
             report.say(f"pyauditor demo: AUDITOR server at {url} (--write-test-data)")
             report.summary.update(server=url, embedded=False)
-            status = asyncio.run(
-                _demo(url, jobs=jobs, report=report, make_builder=factory, workdir=workdir)
+            status = run_async(
+                lambda: _demo(url, jobs=jobs, report=report, make_builder=factory, workdir=workdir)
             )
         else:
             from ..testing import AuditorTestServer
 
-            with AuditorTestServer(db=workdir / "server.db") as server:
+            with sigint_deferred():  # a server interrupted while starting would be left running
+                server = AuditorTestServer(db=workdir / "server.db").start()
+            try:
                 report.say(
                     f"pyauditor demo: embedded AUDITOR server at {server.url} "
                     "(pyauditor.testing; its records are deleted at the end)"
                 )
                 report.summary.update(server=server.url, embedded=True)
-                status = asyncio.run(
-                    _demo(
+                status = run_async(
+                    lambda: _demo(
                         server.url, jobs=jobs, report=report, make_builder=factory, workdir=workdir
                     )
                 )
+            finally:
+                with sigint_deferred():
+                    server.stop()
     if as_json:
         out.write(json.dumps(report.summary, indent=2) + "\n")
     return status

@@ -17,7 +17,6 @@ both send count once.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as _dt
 import json
@@ -33,7 +32,7 @@ import attrs
 
 from .. import AuditorClientBuilder, ConfigurationError
 from .._queue import DEAD_TABLE, QUEUE_TABLE, SCHEMA_VERSION, parse_database_path
-from ._common import CommandError, UsageError, seconds
+from ._common import CommandError, UsageError, run_async, seconds
 
 __all__ = ["QueueReport", "read_queue", "run_flush", "run_status"]
 
@@ -316,8 +315,8 @@ def run_flush(
     path = queue_path(path_text)
     before = read_queue(path, dead_letter_limit=0)
     with _quiet_library(verbose):
-        requeued, stuck = asyncio.run(
-            _flush(
+        requeued, stuck = run_async(
+            lambda: _flush(
                 make_builder,
                 path,
                 retry_dead_letters=retry_dead_letters,
