@@ -28,6 +28,7 @@ import pyauditor_api
 from pyauditor_api.api.operations import health_check as _health_check_operation
 
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, AuditorError
+from ._hints import connection_hint
 from ._protocol import (
     USER_AGENT,
     RetryPolicy,
@@ -86,6 +87,9 @@ def _transport_error(error: Exception, method: str, url: str, timeout: float) ->
         reason = f"the connection broke: {detail}"
     else:
         reason = detail
+    hint = connection_hint(detail, url)
+    if hint is not None:
+        reason = f"{reason}; {hint}"
     return APIConnectionError(f"{method} {url} failed: {reason}", method=method, url=url)
 
 
