@@ -140,14 +140,16 @@ def _parser() -> argparse.ArgumentParser:
             "record_id, start_time (RFC 3339 with offset), stop_time, meta, components "
             "(runtime is ignored). Valid records are sent in batches; records the server "
             "already has are counted as duplicates and every other record is stored, so "
-            "sending the same files again is safe and cheap. Invalid records are reported "
-            "and skipped."
+            "sending the same files again is safe and cheap. A record whose id the server "
+            "holds with other content is reported as a conflict, never overwritten. Invalid "
+            "records are reported and skipped."
         ),
         epilog=(
             f"When ${ENV_URL} is set, URL may be left out; the first argument is then taken as "
             "the URL only if it starts with http:// or https://. Exit status 0 when every "
-            "record is stored (or already was), 1 when a record was invalid or refused, or "
-            "the server failed, 130 when interrupted (the summary then says what was sent)."
+            "record is stored (or already was), 1 when a record was invalid, refused, in "
+            "conflict or failed, or the server failed, 130 when interrupted (the summary then "
+            "says what was sent)."
         ),
     )
     send.add_argument(
@@ -168,8 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--errors",
         metavar="FILE",
-        help="write every invalid or rejected record to FILE, one JSON object per line: "
-        "where, record_id, reason and the record as read",
+        help="write every record not stored (invalid, rejected, conflict, failed) to FILE, one "
+        "JSON object per line: kind, where, record_id, reason, the record as read and, for a "
+        "conflict, the server's version (stored)",
     )
     send.add_argument(
         "--refuse-stop-before-start",
