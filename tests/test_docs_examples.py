@@ -78,6 +78,9 @@ EXPECTED_OUTPUT = {
     "print(found.record_id, found.runtime)      # job-4711 7200": "job-4711 7200\n",
     'print(client.get_single_record("job-7").start_time)': "2024-05-01 08:00:00\n",
     'print(f"{core_seconds / 3600:.1f} core-hours")': "16.0 core-hours\n",
+    'print(result.count(Verdict.STORED), "stored,", result.count(Verdict.DUPLICATE), "duplicates")': (
+        "3 stored, 2 duplicates\n['job-7'] CONFLICT\n"
+    ),
 }
 
 
@@ -213,14 +216,16 @@ def test_the_api_reference_front_page(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pdoc", "--docformat", "google", "--template-directory",
          str(ROOT / "docs" / "api-front"), "--output-directory", str(tmp_path),
-         "pyauditor", "pyauditor.jsonstream", "pyauditor.testing", "pyauditor.cli"],
+         "pyauditor", "pyauditor.bulk", "pyauditor.jsonstream", "pyauditor.testing",
+         "pyauditor.cli"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "index.html").read_text()
     assert "Where to start" in page
     assert "The layers" in page
-    for module in ("pyauditor", "pyauditor/jsonstream", "pyauditor/testing", "pyauditor/cli"):
+    modules = ("pyauditor", "pyauditor/bulk", "pyauditor/jsonstream", "pyauditor/testing")
+    for module in (*modules, "pyauditor/cli"):
         assert f'href="{module}.html"' in page
         assert (tmp_path / f"{module}.html").exists()
     assert 'href="pyauditor.html#QueuedAuditorClient"' in page
