@@ -3,7 +3,8 @@
 # access to PyPI.
 #
 #   make demo     run the main job on the embedded AUDITOR-compatible server
-#                 (AUDITOR_URL=http://host:8000 make demo: on a real server instead)
+#                 (AUDITOR_URL=http://host:8000 make demo DEMO_ARGS=--write-test-data: on a real
+#                 server instead; it refuses without DEMO_ARGS, as AUDITOR cannot delete records)
 #   make test     lint, type-check, regeneration check, API reference and the whole test suite
 #   make docs     the API reference from the docstrings, into docs/api/ (offline)
 #   make bench    side-by-side benchmark against python-auditor 0.11.2 (bench/, docs/benchmarks.md)
@@ -41,13 +42,14 @@ $(VENV)/.installed: pyproject.toml
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(PY) -m pyauditor demo
+	$(PY) -m pyauditor demo $(DEMO_ARGS)
 
 # -W error: a docstring pdoc cannot render, or a module it cannot import, fails the build.
 docs: $(INSTALLED)
 	rm -rf $(DOCS_DIR)
-	$(PY) -W error -m pdoc --docformat google --output-directory $(DOCS_DIR) \
-		pyauditor pyauditor.testing pyauditor.cli
+	$(PY) -W error -m pdoc --docformat google --template-directory docs/api-front \
+		--output-directory $(DOCS_DIR) \
+		pyauditor pyauditor.bulk pyauditor.jsonstream pyauditor.testing pyauditor.cli
 	@echo "API reference: $(DOCS_DIR)/index.html"
 
 $(REFERENCE_DIR)/.installed:
@@ -63,11 +65,11 @@ check-generated: $(INSTALLED)
 	$(PY) generator/generate.py --check
 
 lint: $(INSTALLED)
-	$(PY) -m ruff check pyauditor tests generator tools bench
-	$(PY) -m ruff format --check pyauditor tests generator tools bench
+	$(PY) -m ruff check pyauditor _pyauditor_cli.py tests generator tools bench
+	$(PY) -m ruff format --check pyauditor _pyauditor_cli.py tests generator tools bench
 
 typecheck: $(INSTALLED)
-	$(PY) -m mypy --strict pyauditor
+	$(PY) -m mypy --strict pyauditor _pyauditor_cli.py
 
 test: $(INSTALLED) $(REFERENCE_DIR)/.installed lint typecheck check-generated docs
 	$(PY) -m pytest $(PYTEST_ARGS)

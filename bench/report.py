@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,15 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+# The pages are for users, who cannot see the project's issue tracker: workload notes and commit
+# subjects recorded in results.json may name an issue's targets, the pages say "the targets".
+_ISSUE_TARGETS = re.compile(r"issue \d+'s targets")
+
+
+def _public(text: str) -> str:
+    return _ISSUE_TARGETS.sub("the targets", text)
+
+
 def notes(results: dict[str, Any]) -> list[str]:
     """One line per fact a reader needs besides the medians: what was not available or failed,
     differing outputs, abnormal exits, how many requests a write took, the workload's method."""
@@ -97,7 +107,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     for wl in results["workloads"]:
         prefix = f"{wl['title']}:"
         if wl.get("note"):
-            lines.append(f"{prefix} {wl['note']}")
+            lines.append(f"{prefix} {_public(wl['note'])}")
         for impl, data in wl["impls"].items():
             if data["status"] == "unavailable":
                 lines.append(f"{prefix} {impl}: not available ({data['reason']})")
@@ -142,7 +152,7 @@ def _version_lines(results: dict[str, Any]) -> list[str]:
     dirty = " (with uncommitted changes)" if ours["dirty"] else ""
     return [
         f"- pyauditor {ours['version']}: commit `{ours['commit']}`{dirty}; last change to "
-        f"`pyauditor/` in `{ours['package_commit']}`",
+        f"`pyauditor/` in `{_public(ours['package_commit'])}`",
         f"- reference: {ref['package']} from `{ref['path']}`",
     ]
 
@@ -181,7 +191,7 @@ def render_docs(results: dict[str, Any]) -> str:
         "Do not edit: run `make bench` and commit the result. -->",
         "",
         "pyauditor is a pure-Python replacement for the Rust/PyO3 client python-auditor 0.11.2. "
-        "This page compares both, side by side, on the workloads of issue 7. Every number below "
+        "This page compares both, side by side, on the workloads under Results. Every number "
         "comes from the run recorded in `bench/results/results.json`.",
         "",
         "## Reproduce",

@@ -28,6 +28,7 @@ import httpcore
 import httpx
 
 from ._errors import APIConnectionError, AuditorError
+from ._hints import connection_hint
 from ._protocol import ACCEPT_ENCODING, USER_AGENT, timeout_error
 from ._settings import ClientSettings
 
@@ -262,4 +263,7 @@ def transport_error(
         reason = f"the connection broke: {detail}"
     else:
         reason = detail
+    hint = connection_hint(detail, url)
+    if hint is not None:
+        reason = f"{reason}; {hint}"
     return APIConnectionError(f"{method} {url} failed: {reason}", method=method, url=url)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pyauditor import Component, Meta, Record, Score
-from pyauditor._demo import DAY, make_jobs, run_demo, summarize
+from pyauditor.cli._demo import DAY, DEMO_META_KEY, ID_PREFIX, make_jobs, run_demo, summarize
 from pyauditor.testing import AuditorTestServer
 from tests.cli.conftest import run
 
@@ -71,6 +72,22 @@ def test_the_demo_on_the_embedded_server() -> None:
     assert total.split()[1] == "200"
 
 
+def test_the_readme_shows_what_the_demo_prints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    sample = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    rows = table(sample)
+    assert len(rows) >= 3
+    expected = expected_table(600)
+    assert {key: expected[key] for key in rows} == rows
+    total = next(line for line in sample.splitlines() if line.startswith("total"))
+    jobs, cores, _hs06 = total.split()[1:]
+    assert int(jobs) == 600
+    core_hours = sum(
+        j.cores * (j.stop - j.start).total_seconds() / 3600 for j in make_jobs(600, "x")
+    )
+    assert cores == f"{core_hours:,.1f}"
+
+
 def test_the_jobs_are_realistic_and_reproducible() -> None:
     jobs = make_jobs(600, "run1")
     assert [j._replace(record_id="") for j in jobs] == [
@@ -116,17 +133,75 @@ def test_pyauditor_demo_command_and_auditor_url(
     assert embedded.code == 0, embedded.err
     assert "embedded AUDITOR server" in embedded.out
     monkeypatch.setenv("AUDITOR_URL", auditor_server.url)
-    given = run("demo", "--jobs", "30")
+    given = run("demo", "--jobs", "30", "--write-test-data")
     assert given.code == 0, given.err
     assert f"AUDITOR server at {auditor_server.url}" in given.out
     assert auditor_server.count() == 30
 
 
+@pytest.mark.parametrize("where", ["argument", "environment"])
+def test_a_real_server_needs_write_test_data(
+    auditor_server: AuditorTestServer, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    if where == "environment":
+        monkeypatch.setenv("AUDITOR_URL", auditor_server.url)
+        refused = run("demo")
+    else:
+        refused = run("demo", auditor_server.url)
+    assert (refused.code, refused.out) == (2, "")
+    [line] = refused.err.splitlines()
+    assert line.startswith(
+        f"pyauditor demo: error: not writing 600 made-up job records to {auditor_server.url}"
+    )
+    assert "AUDITOR cannot delete them" in line
+    assert "add --write-test-data (make demo DEMO_ARGS=--write-test-data)" in line
+    assert ("unset AUDITOR_URL" in line) == (where == "environment")
+    assert auditor_server.requests == []  # not even a health check
+
+
+def test_demo_records_are_unmistakably_demo_data(auditor_server: AuditorTestServer) -> None:
+    assert run("demo", "--jobs", "40", "--write-test-data", auditor_server.url).code == 0
+    records = auditor_server.records()
+    assert len(records) == 40
+    runs = set()
+    for record in records:
+        assert record["record_id"].startswith(ID_PREFIX)
+        [run_id] = record["meta"][DEMO_META_KEY]
+        runs.add(run_id)
+        assert record["record_id"].startswith(f"{ID_PREFIX}{run_id}-")
+        [site] = record["meta"]["site_id"]
+        assert site.startswith("DEMO-")
+        assert site.endswith(".invalid")  # RFC 6761: a name that never exists
+    assert len(runs) == 1
+
+
+def test_demo_json_summary() -> None:
+    result = run("demo", "--jobs", "50", "--json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["embedded"] is True
+    assert (summary["jobs"], summary["records_back"]) == (50, 50)
+    expected = expected_table(50)
+    assert {
+        (row["site"], row["group"]): (
+            row["jobs"],
+            round(row["core_hours"], 1),
+            round(row["hepspec06_hours"], 1),
+        )
+        for row in summary["accounting"]
+    } == expected
+
+
 def test_the_demo_against_a_server_that_is_down() -> None:
-    result = run("demo", "--retries", "0", "--timeout", "2", "http://127.0.0.1:1")
+    result = run(
+        "demo", "--write-test-data", "--retries", "0", "--timeout", "2", "http://127.0.0.1:1"
+    )
     assert result.code == 1
     [line] = result.err.splitlines()
-    assert line == "pyauditor demo: error: the AUDITOR server at http://127.0.0.1:1 is not healthy"
+    assert line.startswith(
+        "pyauditor demo: error: the AUDITOR server at http://127.0.0.1:1 is not healthy: "
+        "GET http://127.0.0.1:1/health_check failed: cannot connect"
+    )
 
 
 # -- make demo from a fresh clone ----------------------------------------------------------------
@@ -153,19 +228,25 @@ def _environment() -> dict[str, str]:
     }
 
 
+def _make(
+    clone: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.slow
 def test_make_demo_runs_green_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = _fresh_clone(tmp_path)
     env = _environment()
     env["PYAUDITOR_PYTHON"] = sys.executable
-    result = subprocess.run(
-        ["make", "--no-print-directory", "demo"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _make(clone, env, "demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{sys.executable} -m pyauditor demo" in result.stdout
     assert "queried back 600 records" in result.stdout
@@ -174,16 +255,20 @@ def test_make_demo_runs_green_from_a_fresh_clone(tmp_path: Path) -> None:
 
     # Without PYAUDITOR_PYTHON, a fresh clone's `make demo` first creates .venv and installs
     # the project into it (shown, not run: that needs the network and takes minutes).
-    dry = subprocess.run(
-        ["make", "--no-print-directory", "-n", "demo"],
-        cwd=clone,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    dry = _make(clone, _environment(), "-n", "demo", timeout=60)
     assert dry.returncode == 0, dry.stderr
     commands = dry.stdout.splitlines()
     assert commands[0] == "test -x .venv/bin/python || python3 -m venv .venv"
     assert ".venv/bin/python -m pip install --quiet -e '.[dev]'" in commands
-    assert commands[-1] == ".venv/bin/python -m pyauditor demo"
+    assert commands[-1].rstrip() == ".venv/bin/python -m pyauditor demo"
+
+    # AUDITOR_URL of a server that is not the embedded one: refused, before anything is sent.
+    env["AUDITOR_URL"] = "http://auditor.example.invalid:8000"
+    refused = _make(clone, env, "demo", timeout=120)
+    assert refused.returncode != 0
+    [line] = [line for line in refused.stderr.splitlines() if line.startswith("pyauditor")]
+    assert "not writing 600 made-up job records to http://auditor.example.invalid:8000" in line
+    assert "DEMO_ARGS=--write-test-data" in line
+    confirmed = _make(clone, env, "demo", "DEMO_ARGS=--write-test-data --retries 0", timeout=120)
+    assert confirmed.returncode != 0  # accepted, then failed: the host does not exist
+    assert "auditor.example.invalid:8000 is not healthy" in confirmed.stderr

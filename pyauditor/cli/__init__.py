@@ -3,37 +3,40 @@
 ::
 
     pyauditor serve [--port 8000] [--db FILE] [--tls-cert F --tls-key F --tls-ca F]
-    pyauditor health [URL]
-    pyauditor send [URL] [FILE ...]                 JSON, JSON array or NDJSON; - or none: stdin
+    pyauditor health [URL] [--json]
+    pyauditor send [URL] [FILE ...] [--json] [--errors FILE]    JSON, JSON array or NDJSON
     pyauditor query [URL] [filters] [--sort FIELD[:desc]] [--limit N]
                     [--format table|json|ndjson|csv]
     pyauditor get [URL] RECORD_ID
     pyauditor queue status PATH [--all] [--json]      a collector's queue file, read-only
-    pyauditor queue flush PATH [URL] [--retry-dead-letters]
-    pyauditor demo [URL]
+    pyauditor queue flush PATH [URL] [--retry-dead-letters] [--json]
+    pyauditor demo [--json]                          on an embedded server
+    pyauditor demo --write-test-data URL             on a real one: writes demo records there
 
 Also ``python -m pyauditor``.  Every command that talks to a server takes ``--timeout``,
 ``--retries`` and, for mutual TLS, ``--cert``, ``--key`` and ``--ca``; without a URL argument it
-uses the environment variable ``AUDITOR_URL``.  ``pyauditor COMMAND --help`` describes each
-command.
+uses the environment variable ``AUDITOR_URL``.  ``-v`` (the library's log on stderr) goes
+before or after the command.  ``pyauditor COMMAND --help`` describes each command.
 
 Exit status: 0 success, 1 failure (the server, the network, rejected records, ...), 2 wrong
-usage.  Failures are reported as one line on stderr; ``-v`` adds the library's log.
+usage, 130 interrupted (Ctrl-C).  Failures are reported as one line on stderr, never as a
+traceback; a reader that goes away (``pyauditor query ... | head``) ends the command quietly
+with status 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, TextIO
 
-from .._errors import AuditorError
-from .._version import __version__
-from ..testing.__main__ import add_server_arguments, serve
+from .. import AuditorError, QueryBuilder, __version__
 from ._common import (
     ENV_URL,
     CommandError,
@@ -41,7 +44,9 @@ from ._common import (
     add_server_options,
     blocking_client,
     builder,
+    cli_words,
     has_scheme,
+    health_failure,
     parse_time,
     positive_int,
     resolve_url,
@@ -49,16 +54,36 @@ from ._common import (
 )
 from ._query import FORMATS, add_filter_options, build_query, write_record, write_records
 from ._queue import add_queue_parser, run_flush, run_status
-from ._send import run_send
 
 __all__ = ["main"]
 
 _PROG = "pyauditor"
 _URL_HELP = f"server URL, e.g. http://localhost:8000 (default: ${ENV_URL})"
+_JSON_HELP = "print a machine-readable summary (one JSON object) instead of text"
+_FORBIDDEN_HELP = (
+    'allow / ( ) " < > \\ { } in names (AUDITOR 0.7 and newer store them; also '
+    "PYAUDITOR_ALLOW_FORBIDDEN_CHARACTERS=1)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors raised instead of exiting, so main() returns the status."""
+    """argparse, with usage errors raised instead of exiting, so main() returns the status.
+
+    Every subcommand's parser also takes ``-v``, so global options work after the command
+    (``pyauditor query -v ...``) as well as before it.
+    """
+
+    def __init__(self, *args: object, subcommand: bool = True, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if subcommand:
+            self.add_argument(
+                "-v",
+                "--verbose",
+                action="count",
+                dest="verbose_after",
+                default=argparse.SUPPRESS,
+                help="log what the library does to stderr (-vv: every request)",
+            )
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)", self.prog)
@@ -67,13 +92,14 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=_PROG,
+        subcommand=False,
         description=(
             "Talk to an AUDITOR accounting server: check it, send records, query them, drain "
             "a collector's queue, or run an embedded server."
         ),
         epilog=(
             f"Commands that take a URL fall back to ${ENV_URL}. Exit status: 0 success, "
-            "1 failure, 2 wrong usage."
+            "1 failure, 2 wrong usage, 130 interrupted."
         ),
     )
     parser.add_argument("--version", action="version", version=f"pyauditor {__version__}")
@@ -82,20 +108,18 @@ def _parser() -> argparse.ArgumentParser:
         "--verbose",
         action="count",
         default=0,
-        help="log what the library does to stderr (-vv: every request)",
+        help="log what the library does to stderr (-vv: every request); also after COMMAND",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    serve_parser = commands.add_parser(
+    # The server's options belong to pyauditor.testing, which only `serve` may import: they
+    # are parsed by its own parser once the command is known to be `serve` (see _cmd_serve).
+    commands.add_parser(
         "serve",
         help="run the embedded AUDITOR-compatible server (pyauditor.testing)",
-        description=(
-            "Serve AUDITOR 0.11's REST API from an embedded SQLite database, for trying "
-            "things out and for testing collectors. Runs until Ctrl-C or SIGTERM."
-        ),
+        add_help=False,
     )
-    add_server_arguments(serve_parser)
 
     health = commands.add_parser(
         "health",
@@ -103,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Ask the server's /health_check; exit 0 when it answers 2xx, else 1.",
     )
     health.add_argument("url", nargs="?", metavar="URL", help=_URL_HELP)
+    health.add_argument("--json", action="store_true", help=_JSON_HELP)
     add_server_options(health)
 
     send = commands.add_parser(
@@ -111,22 +136,29 @@ def _parser() -> argparse.ArgumentParser:
         usage="pyauditor send [options] [URL] [FILE ...]",
         description=(
             "Read records from JSON files: an array of records, one record per line (NDJSON), "
-            "or records one after another. FILE - or no FILE reads stdin. Each record has the "
-            "keys of Record.to_json(): record_id, start_time (RFC 3339 with offset), "
-            "stop_time, meta, components (runtime is ignored). Valid records are sent in "
-            "batches; when a batch is refused because a record already exists, the server is "
-            "asked which ids it has (then the batch is split if needed), every other record "
-            "is stored, and those are counted as duplicates, so sending the same files again "
-            "is safe and cheap. Invalid records are reported and skipped."
+            "or records one after another. Each record has the keys of Record.to_json(): "
+            "record_id, start_time (RFC 3339 with offset), stop_time, meta, components "
+            "(runtime is ignored). Valid records are sent in batches; records the server "
+            "already has are counted as duplicates and every other record is stored, so "
+            "sending the same files again is safe and cheap. A record whose id the server "
+            "holds with other content is reported as a conflict, never overwritten. Invalid "
+            "records are reported and skipped."
         ),
         epilog=(
             f"When ${ENV_URL} is set, URL may be left out; the first argument is then taken as "
             "the URL only if it starts with http:// or https://. Exit status 0 when every "
-            "record is stored (or already was), 1 when a record was invalid or refused, or "
-            "the server failed."
+            "record is stored (or already was), 1 when a record was invalid, refused, in "
+            "conflict or failed, or the server failed, 130 when interrupted (the summary then "
+            "says what was sent)."
         ),
     )
-    send.add_argument("targets", nargs="*", metavar="URL FILE", help=argparse.SUPPRESS)
+    send.add_argument(
+        "targets",
+        nargs="*",
+        metavar="[URL] FILE",
+        help=f"the server URL (may be left out when ${ENV_URL} is set), then the files to send; "
+        "FILE - or no FILE reads stdin",
+    )
     send.add_argument(
         "--batch-size",
         type=positive_int,
@@ -134,14 +166,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="records per request (default 1000; never more than 2 MiB)",
     )
+    send.add_argument("--json", action="store_true", help=_JSON_HELP)
     send.add_argument(
-        "--no-progress", action="store_true", help="no progress bar, even on a terminal"
+        "--errors",
+        metavar="FILE",
+        help="write every record not stored (invalid, rejected, conflict, failed) to FILE, one "
+        "JSON object per line: kind, where, record_id, reason, the record as read and, for a "
+        "conflict, the server's version (stored)",
     )
     send.add_argument(
-        "--allow-forbidden-characters",
+        "--refuse-stop-before-start",
         action="store_true",
-        help='accept / ( ) " < > \\ { } in names (AUDITOR 0.7 and newer store them)',
+        help="treat records that stop before they start as invalid (default: send them, "
+        "with a warning)",
     )
+    send.add_argument(
+        "--no-progress", action="store_true", help="no progress line, even on a terminal"
+    )
+    send.add_argument("--allow-forbidden-characters", action="store_true", help=_FORBIDDEN_HELP)
     add_server_options(send)
 
     query = commands.add_parser(
@@ -162,7 +204,17 @@ def _parser() -> argparse.ArgumentParser:
         help="table (default), json (an array), ndjson (one record per line; send reads it "
         "back) or csv",
     )
-    add_server_options(query)
+    query.add_argument(
+        "--wide",
+        action="store_true",
+        help="table: every column at full width, even wider than the terminal",
+    )
+    query.add_argument("--allow-forbidden-characters", action="store_true", help=_FORBIDDEN_HELP)
+    add_server_options(
+        query,
+        timeout_help="timeout in seconds of each wait for the answer: for its start and for "
+        "each chunk of records (default 30)",
+    )
 
     get = commands.add_parser(
         "get",
@@ -170,27 +222,45 @@ def _parser() -> argparse.ArgumentParser:
         usage="pyauditor get [options] [URL] RECORD_ID",
         description="Print the record with this id as indented JSON; exit 1 if there is none.",
     )
-    get.add_argument("targets", nargs="+", metavar="URL RECORD_ID", help=argparse.SUPPRESS)
+    get.add_argument(
+        "targets",
+        nargs="+",
+        metavar="[URL] RECORD_ID",
+        help=f"the server URL (may be left out when ${ENV_URL} is set), then the record's id",
+    )
+    get.add_argument("--allow-forbidden-characters", action="store_true", help=_FORBIDDEN_HELP)
     add_server_options(get)
 
-    add_queue_parser(commands, _Parser, _URL_HELP, add_server_options)
+    add_queue_parser(commands, _Parser, _URL_HELP, add_server_options, _JSON_HELP)
 
     demo = commands.add_parser(
         "demo",
         help="send a day of job records through the queued client and print an accounting summary",
         description=(
-            "The main job of `make demo`: starts the embedded server (or uses URL / "
-            f"${ENV_URL}), sends a realistic batch of job records through the queued client, "
-            "queries them back with the query DSL and prints core-hours and HEPSPEC06-hours "
-            "per site and group."
+            "The main job of `make demo`: starts an embedded server, sends a realistic batch "
+            "of made-up job records through the queued client, queries them back with the "
+            "query DSL and prints core-hours and HEPSPEC06-hours per site and group. Against "
+            "a real server (URL or $AUDITOR_URL) it runs only with --write-test-data, because "
+            "AUDITOR cannot delete records: they would stay there for good."
         ),
     )
     demo.add_argument(
-        "url", nargs="?", metavar="URL", help=f"server to use (default: ${ENV_URL}, else embedded)"
+        "url",
+        nargs="?",
+        metavar="URL",
+        help=f"a real server to use instead (default: ${ENV_URL}, else embedded); needs "
+        "--write-test-data",
+    )
+    demo.add_argument(
+        "--write-test-data",
+        action="store_true",
+        help="confirm that the demo may write its made-up records to the server at URL (ids "
+        "pyauditor-demo-..., meta key demo, sites DEMO-*.invalid); AUDITOR cannot delete them",
     )
     demo.add_argument(
         "--jobs", type=positive_int, default=600, metavar="N", help="jobs to send (default 600)"
     )
+    demo.add_argument("--json", action="store_true", help=_JSON_HELP)
     add_server_options(demo)
     return parser
 
@@ -198,45 +268,24 @@ def _parser() -> argparse.ArgumentParser:
 # -- the commands ------------------------------------------------------------------------------
 
 
-def _cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    try:
-        serve(args)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    except OSError as error:
-        raise CommandError(f"cannot start: {error}") from None
-    return 0
+def _cmd_serve(extra: list[str], out: TextIO, err: TextIO) -> int:
+    from ._serve import run_serve
 
-
-class _HealthFailure(logging.Handler):
-    """Catches why ``health_check`` said False (it logs the reason instead of raising)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.reason = ""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "health check failed: %s" and isinstance(record.args, tuple):
-            self.reason = str(record.args[0])
+    return run_serve(extra, _Parser, out, err)
 
 
 def _cmd_health(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     url = resolve_url(args.url)
-    catcher = _HealthFailure()
-    logger = logging.getLogger("pyauditor")
-    level = logger.level
-    logger.addHandler(catcher)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    try:
-        with blocking_client(args, url) as client:
-            healthy = client.health_check()
-    finally:
-        logger.removeHandler(catcher)
-        logger.setLevel(level)
+    with blocking_client(args, url) as client, health_failure() as failure:
+        healthy = client.health_check()
+    reason = "" if healthy else failure.reason
+    if args.json:
+        answer = {"url": url, "healthy": healthy, "reason": reason or None}
+        print(json.dumps(answer), file=out)
     if not healthy:
-        raise CommandError(f"{url} is not healthy: {catcher.reason or 'no 2xx answer'}")
-    print(f"{url} is healthy", file=out)
+        raise CommandError(f"{url} is not healthy: {reason}")
+    if not args.json:
+        print(f"{url} is healthy", file=out)
     return 0
 
 
@@ -244,7 +293,16 @@ def _looks_like_a_file(text: str) -> bool:
     return text == "-" or (not has_scheme(text) and os.path.exists(text))
 
 
+def _allow_forbidden_characters(args: argparse.Namespace) -> None:
+    if args.allow_forbidden_characters:
+        from .. import allow_forbidden_characters
+
+        allow_forbidden_characters()
+
+
 def _cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: BinaryIO | None) -> int:
+    from ._send import SendOptions, run_send
+
     targets: list[str] = list(args.targets)
     if targets and (has_scheme(targets[0]) or not os.environ.get(ENV_URL, "").strip()):
         url = targets.pop(0)
@@ -254,33 +312,38 @@ def _cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: BinaryI
             )
     else:
         url = resolve_url(None)
-    if args.allow_forbidden_characters:
-        from .._validation import allow_forbidden_characters
-
-        allow_forbidden_characters()
+    _allow_forbidden_characters(args)
     for path in targets:
         if path != "-" and not os.path.isfile(path):
-            raise UsageError(f"no such file: {path}")
+            what = "a directory, not a file" if os.path.isdir(path) else "no such file"
+            raise UsageError(f"{path}: {what}")
     if (not targets or "-" in targets) and stdin is None and sys.stdin.isatty():
         # Otherwise the command would seem to hang, waiting for input nobody is typing.
         print("reading records from the terminal; end with Ctrl-D", file=err)
+    options = SendOptions(
+        batch_size=args.batch_size,
+        as_json=args.json,
+        errors_path=args.errors,
+        refuse_stop_before_start=args.refuse_stop_before_start,
+        show_progress=not args.no_progress and not args.json and stderr_is_terminal(err),
+    )
     with blocking_client(args, url) as client:
         return run_send(
             client,
             targets,
-            batch_size=args.batch_size,
+            options,
             out=out,
             err=err,
             stdin=stdin if stdin is not None else sys.stdin.buffer,
-            show_progress=not args.no_progress and stderr_is_terminal(err),
         )
 
 
 def _cmd_query(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     url = resolve_url(args.url)
+    _allow_forbidden_characters(args)
     query = build_query(args)
     with blocking_client(args, url) as client:
-        write_records(client.iter_records(query), args.format, out)
+        write_records(client.iter_records(query), args.format, out, wide=args.wide)
     return 0
 
 
@@ -290,10 +353,11 @@ def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("expected [URL] RECORD_ID")
     url = resolve_url(targets[0] if len(targets) == 2 else None)
     record_id = targets[-1]
+    if not record_id.strip():
+        raise UsageError("the record id is empty")
+    _allow_forbidden_characters(args)
     # The records query rather than GET /record/{id}: AUDITOR answers an unknown id there with
     # 500, which looks like (and is retried like) a server failure; the query answers nothing.
-    from .._query import QueryBuilder
-
     query = QueryBuilder().with_record_id(record_id).build()
     with blocking_client(args, url) as client:
         for record in client.iter_records(query):
@@ -313,17 +377,22 @@ def _cmd_queue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         retry_dead_letters=args.retry_dead_letters,
         max_time=args.max_time,
         verbose=args.verbose > 0,
+        as_json=args.json,
         out=out,
     )
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .._demo import run_demo
+    from ._demo import refuse_real_server, run_demo
 
     url = args.url or os.environ.get(ENV_URL, "").strip() or None
+    if url is not None and not args.write_test_data:
+        raise UsageError(refuse_real_server(url, args.jobs, from_env=not args.url))
     # Checked up front, so a bad TLS option fails before the embedded server starts.
-    builder(args, url or "http://localhost")
-    return run_demo(url, jobs=args.jobs, out=out, make_builder=lambda u: builder(args, u))
+    blocking_client(args, url or "http://localhost").close()
+    return run_demo(
+        url, jobs=args.jobs, out=out, as_json=args.json, make_builder=lambda u: builder(args, u)
+    )
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -351,6 +420,23 @@ def _logging(verbosity: int, err: TextIO) -> Iterator[None]:
         logger.propagate = saved[1]
 
 
+def _parse(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, out: TextIO, err: TextIO
+) -> tuple[argparse.Namespace, list[str]]:
+    # argparse prints --help and --version to sys.stdout itself.
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        args, extra = parser.parse_known_args(argv)
+    if args.command in ("send", "get"):
+        # argparse stops filling a positional list at the first option: `send URL --json
+        # FILE` leaves FILE over.  What is left and is not an option belongs to the list.
+        args.targets.extend(arg for arg in extra if arg == "-" or not arg.startswith("-"))
+        extra = [arg for arg in extra if arg != "-" and arg.startswith("-")]
+    if extra and args.command != "serve":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.verbose += getattr(args, "verbose_after", 0)
+    return args, extra
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -358,7 +444,7 @@ def main(
     stderr: TextIO | None = None,
     stdin: BinaryIO | None = None,
 ) -> int:
-    """Run the ``pyauditor`` command and return its exit status (0, 1 or 2).
+    """Run the ``pyauditor`` command and return its exit status (0, 1, 2 or 130).
 
     Args:
         argv: The arguments (default ``sys.argv[1:]``).
@@ -368,19 +454,18 @@ def main(
     """
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
-    parser = _parser()
     command = _PROG
+    verbose = 0
     try:
         try:
-            # argparse prints --help and --version to sys.stdout itself.
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                args = parser.parse_args(argv)
+            args, extra = _parse(_parser(), argv, out, err)
         except SystemExit as exit_:  # --help and --version
             return exit_.code if isinstance(exit_.code, int) else 0
         command = f"{_PROG} {args.command}"
-        with _logging(args.verbose, err):
+        verbose = args.verbose
+        with _logging(verbose, err):
             if args.command == "serve":
-                return _cmd_serve(args, out, err)
+                return _cmd_serve(extra, out, err)
             if args.command == "health":
                 return _cmd_health(args, out, err)
             if args.command == "send":
@@ -395,22 +480,49 @@ def main(
                 return _cmd_demo(args, out, err)
             raise UsageError(f"unknown command {args.command!r}")
     except UsageError as error:
-        print(f"{error.prog or command}: error: {error}", file=err)
+        _report(err, f"{error.prog or command}: error: {cli_words(str(error))}")
         return 2
-    except (CommandError, AuditorError, OSError) as error:
-        if isinstance(error, BrokenPipeError):
-            return _broken_pipe()
-        print(f"{command}: error: {error}", file=err)
+    except BrokenPipeError:
+        return _broken_pipe()
+    except (CommandError, AuditorError) as error:
+        _report(err, f"{command}: error: {cli_words(str(error))}")
+        return 1
+    except OSError as error:
+        _report(err, f"{command}: error: {_os_error(error)}")
         return 1
     except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=err)
+        _report(err, f"{command}: interrupted")
         return 130
+    except Exception as error:
+        # A bug: still one line, and the traceback only for whoever asks for it.
+        if verbose:
+            _report(err, "".join(traceback.format_exception(error)).rstrip())
+        _report(
+            err,
+            f"{command}: internal error: {type(error).__name__}: {error} (please report this "
+            "bug; -v shows where it happened)",
+        )
+        return 1
+
+
+def _os_error(error: OSError) -> str:
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error) or type(error).__name__
+
+
+def _report(err: TextIO, line: str) -> None:
+    # stderr itself may be gone (a closed pipe); there is nobody left to tell then.
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=err)
+        err.flush()
 
 
 def _broken_pipe() -> int:
-    # The reader of our output went away (`pyauditor query ... | head`): stop quietly, and
-    # point stdout at /dev/null so the interpreter's final flush does not complain.
+    # The reader of our output went away (`pyauditor query ... | head`): that is how a pipeline
+    # says "enough", not a failure.  Stop quietly with status 0, and point stdout at /dev/null
+    # so the interpreter's final flush does not complain.
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return 1
+    return 0

@@ -2,22 +2,29 @@
 
 Errors a user can fix are reported as one line on stderr, never as a traceback: a subcommand
 raises :class:`CommandError` (exit status 1) or :class:`UsageError` (exit status 2), and
-:func:`pyauditor.cli.main` prints it.
+:func:`pyauditor.cli.main` prints it, in the command's words (:func:`cli_words`: ``--cert``
+where the library says ``client_cert_path``).
+
+The command uses only pyauditor's public API, and imports :mod:`pyauditor.testing` only for
+``serve`` and ``demo``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import datetime as _dt
+import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable
-from typing import TextIO
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TextIO, TypeVar
 
-from .._builder import AuditorClientBuilder
-from .._client import AuditorClient, AuditorClientBlocking
-from .._errors import ConfigurationError
+from .. import AuditorClient, AuditorClientBlocking, AuditorClientBuilder, ConfigurationError
 
 __all__ = [
     "ENV_URL",
@@ -27,13 +34,19 @@ __all__ = [
     "async_client",
     "blocking_client",
     "builder",
+    "cli_words",
     "has_scheme",
+    "health_failure",
     "int_at_least",
     "parse_time",
     "positive_int",
     "resolve_url",
+    "run_async",
     "seconds",
+    "sigint_deferred",
 ]
+
+_T = TypeVar("_T")
 
 ENV_URL = "AUDITOR_URL"
 """The environment variable that supplies the server URL when a command is given none."""
@@ -63,13 +76,13 @@ def has_scheme(text: str) -> bool:
 
 
 def seconds(text: str) -> float:
-    """argparse type: a non-negative number of seconds."""
+    """argparse type: a finite number of seconds > 0 (a timeout or a time limit)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0: {text!r}")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
     return value
 
 
@@ -112,19 +125,23 @@ def parse_time(text: str) -> _dt.datetime:
     return value.astimezone(_dt.UTC)
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--timeout``, ``--retries`` and the TLS options of a command that takes a URL."""
+_TIMEOUT_HELP = "timeout of each HTTP request in seconds (default 30)"
+
+
+def add_server_options(
+    parser: argparse.ArgumentParser, *, timeout_help: str = _TIMEOUT_HELP
+) -> None:
+    """Add ``--timeout``, ``--retries`` and the TLS options of a command that takes a URL.
+
+    ``timeout_help`` says what the timeout bounds for this command.
+    """
     group = parser.add_argument_group("server connection")
     group.add_argument(
-        "--timeout",
-        type=seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="timeout of each HTTP request (default 30; for query: of each chunk of the answer)",
+        "--timeout", type=seconds, default=30.0, metavar="SECONDS", help=timeout_help
     )
     group.add_argument(
         "--retries",
-        type=int,
+        type=int_at_least(0, "a whole number of retries"),
         default=2,
         metavar="N",
         help="retries of reads after connection errors, timeouts and 5xx answers (default 2)",
@@ -159,8 +176,6 @@ def builder(args: argparse.Namespace, url: str) -> AuditorClientBuilder:
     """
     tls = (args.cert, args.key, args.ca)
     result = AuditorClientBuilder().connection_string(url).timeout(args.timeout)
-    if args.retries < 0:
-        raise UsageError(f"--retries must be >= 0, got {args.retries}")
     result.retries(args.retries)
     if any(tls):
         if not all(tls):
@@ -180,7 +195,7 @@ def blocking_client(args: argparse.Namespace, url: str) -> AuditorClientBlocking
     try:
         return builder(args, url).build_blocking()
     except ConfigurationError as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(cli_words(str(error))) from None
 
 
 def async_client(args: argparse.Namespace, url: str) -> AuditorClient:
@@ -192,7 +207,40 @@ def async_client(args: argparse.Namespace, url: str) -> AuditorClient:
     try:
         return builder(args, url).build()
     except ConfigurationError as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(cli_words(str(error))) from None
+
+
+class HealthFailure(logging.Handler):
+    """Catches why ``health_check`` said False (it logs the reason instead of raising)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self._reason = ""
+
+    @property
+    def reason(self) -> str:
+        """Why the last health check failed, in the command's words."""
+        return cli_words(self._reason or "no 2xx answer")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "health check failed: %s" and isinstance(record.args, tuple):
+            self._reason = str(record.args[0])
+
+
+@contextlib.contextmanager
+def health_failure() -> Iterator[HealthFailure]:
+    """Catch the reason of a failed ``health_check`` in the block (see :class:`HealthFailure`)."""
+    catcher = HealthFailure()
+    logger = logging.getLogger("pyauditor")
+    level = logger.level
+    logger.addHandler(catcher)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield catcher
+    finally:
+        logger.removeHandler(catcher)
+        logger.setLevel(level)
 
 
 def stderr_is_terminal(stream: TextIO | None = None) -> bool:
@@ -202,3 +250,63 @@ def stderr_is_terminal(stream: TextIO | None = None) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+# The library's messages name its own arguments; the command's user knows its options.  Longer
+# phrases first: they contain the shorter ones.
+_CLI_WORDS = (
+    (
+        "python-auditor's order is with_tls(client_cert_path, client_key_path, ca_cert_path); "
+        "older documentation lists the CA first",
+        "--cert takes the client certificate, --key its private key, --ca the CA certificate",
+    ),
+    ("with_tls()", "--cert, --key and --ca"),
+    ("client_cert_path", "--cert"),
+    ("client_key_path", "--key"),
+    ("ca_cert_path", "--ca"),
+    ("call pyauditor.allow_forbidden_characters()", "use --allow-forbidden-characters"),
+    ("pyauditor.allow_forbidden_characters()", "--allow-forbidden-characters"),
+    ("database_path", "the queue file"),
+)
+
+
+def cli_words(message: str) -> str:
+    """``message`` (a library error's) with the library's argument names as the CLI's options."""
+    for library, command in _CLI_WORDS:
+        message = message.replace(library, command)
+    return message
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back during the block; it takes effect (KeyboardInterrupt) right after it.
+
+    For steps that must not be cut in half: an event loop interrupted while it is being made or
+    closed is left half-built, and Python then prints its failure to clean up as a traceback.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """``asyncio.run(main())``, with Ctrl-C at any moment ending in a plain KeyboardInterrupt.
+
+    While the coroutine runs, asyncio turns Ctrl-C into its cancellation (its clean-up runs),
+    then raises KeyboardInterrupt; the loop is made and closed with Ctrl-C held back.
+    """
+    with sigint_deferred():
+        runner = asyncio.Runner()
+        runner.get_loop()
+    try:
+        return runner.run(main())
+    finally:
+        with sigint_deferred():
+            runner.close()

@@ -4,7 +4,7 @@ Input
     A file (or stdin) holds JSON objects, one record each, in any of the layouts collectors and
     tools write: a JSON array (``[{...}, {...}]``), newline-delimited JSON (one object per
     line), or objects one after the other, pretty-printed or not (what ``jq`` prints).  The
-    layout is recognised by :class:`~pyauditor._stream.ObjectStreamDecoder`, which is fed the
+    layout is recognised by :func:`pyauditor.jsonstream.iter_json_values`, which reads the
     file in chunks, so memory stays bounded by the largest record however large the file is.
 
 Records
@@ -17,8 +17,11 @@ Records
     timestamp without one is rejected, as the library rejects naive datetimes.
 
 Every record is built with the public constructors (:class:`~pyauditor.Record`,
-:class:`~pyauditor.Meta`, :class:`~pyauditor.Component`, :class:`~pyauditor.Score`), so it is
-checked by exactly the rules a collector's records are checked by, with the same messages.
+:class:`~pyauditor.Meta`, :class:`~pyauditor.Component`, :class:`~pyauditor.Score`) and
+checked with :meth:`~pyauditor.Record.validate`, so it is checked by exactly the rules a
+collector's records are checked by, with the same messages.  A record that stops before it
+starts is valid for AUDITOR (it stores a negative runtime), so it is read, and marked for
+``send`` to warn about or refuse.
 """
 
 from __future__ import annotations
@@ -29,13 +32,11 @@ from typing import Any, BinaryIO, NamedTuple
 
 import attrs
 
-from .._errors import StreamDecodeError, ValidationError
-from .._json import json_type_name
-from .._records import Component, Meta, Record, Score, record_wire_json
-from .._stream import ObjectStreamDecoder
-from .._time import parse_response_timestamp_utc
+from .. import Component, Meta, Record, Score, StreamDecodeError, ValidationError
+from ..jsonstream import iter_json_values
+from ._common import cli_words
 
-__all__ = ["InputProblem", "InputRecord", "read_records", "record_from_json"]
+__all__ = ["InputProblem", "ParsedRecord", "read_records", "record_from_json"]
 
 _CHUNK = 256 * 1024
 _KEYS = ("record_id", "start_time", "stop_time", "meta", "components", "runtime")
@@ -44,20 +45,20 @@ _COMPONENT_KEYS = frozenset(("name", "amount", "scores"))
 _SCORE_KEYS = frozenset(("name", "value"))
 
 
-class InputRecord(NamedTuple):
-    """A valid record read from the input, ready to send.
+class ParsedRecord(NamedTuple):
+    """A valid record read from the input.
 
     Attributes:
-        where: Where it came from, for messages (``file.ndjson record 17``).
-        record_id: Its id.
-        start_time: Its start time (UTC), for finding it on the server.
-        wire: Its JSON text as ``POST /records`` carries it.
+        where: Where it came from, for messages (``file.ndjson record 17 ('job-1')``).
+        record: The record, validated.
+        value: The JSON object it was read from (for ``send --errors``).
+        stops_before_start: Its stop time is before its start time (a negative runtime).
     """
 
     where: str
-    record_id: str
-    start_time: _dt.datetime
-    wire: str
+    record: Record
+    value: object
+    stops_before_start: bool = False
 
 
 class InputProblem(NamedTuple):
@@ -67,11 +68,24 @@ class InputProblem(NamedTuple):
         where: Where it came from, for messages.
         reason: One line saying what is wrong.
         fatal: True when the rest of the file could not be read after it (broken JSON).
+        value: The JSON value as read, if it could be read (for ``send --errors``).
     """
 
     where: str
     reason: str
     fatal: bool = False
+    value: object = None
+
+
+def json_type_name(value: object) -> str:
+    """How a decoded JSON value is called in messages: "a string", "null", ..."""
+    if value is None:
+        return "null"
+    names = ((bool, "a boolean"), (int | float, "a number"), (str, "a string"))
+    for kind, name in (*names, (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def _time(obj: dict[str, Any], key: str) -> _dt.datetime | None:
@@ -81,12 +95,17 @@ def _time(obj: dict[str, Any], key: str) -> _dt.datetime | None:
     if type(value) is not str:
         raise ValueError(f"{key} is {json_type_name(value)}, not an RFC 3339 timestamp string")
     try:
-        return parse_response_timestamp_utc(value)
+        parsed = _dt.datetime.fromisoformat(value)
     except ValueError:
+        parsed = None
+    # fromisoformat also reads bare dates, week dates and times without an offset; a record's
+    # timestamps are RFC 3339 date-times, and without an offset their instant is unknown.
+    if parsed is None or parsed.tzinfo is None or len(value) < 19 or value[10] not in "Tt ":
         raise ValueError(
             f"{key} {value!r} is not an RFC 3339 timestamp with an offset "
             "(for example 2024-05-01T10:00:00Z)"
-        ) from None
+        )
+    return parsed
 
 
 def _meta(value: object) -> Meta:
@@ -171,51 +190,57 @@ def record_from_json(obj: object) -> Record:
     return record
 
 
-def _convert(value: object, where: str) -> InputRecord | InputProblem:
+def _convert(value: object, where: str) -> ParsedRecord | InputProblem:
     record_id = value.get("record_id") if type(value) is dict else None
     label = f"{where} ({record_id!r})" if type(record_id) is str else where
     try:
-        record = record_from_json(value)
-        wire = record_wire_json(record)
+        record = record_from_json(value).validate()
     except ValidationError as error:
-        return InputProblem(label, str(error))
+        return InputProblem(label, cli_words(str(error)), value=value)
     except (TypeError, ValueError, OverflowError) as error:
-        return InputProblem(label, str(error) or type(error).__name__)
-    start = record.start_time
-    assert start is not None  # record_from_json requires it
-    return InputRecord(label, record.record_id, start.replace(tzinfo=_dt.UTC), wire)
+        return InputProblem(label, str(error) or type(error).__name__, value=value)
+    start, stop = record.start_time, record.stop_time
+    backwards = start is not None and stop is not None and stop < start
+    return ParsedRecord(label, record, value, backwards)
 
 
 @attrs.define
 class Position:
-    """How far reading has got, for the progress display."""
+    """How far reading has got, for the progress display.
+
+    Attributes:
+        bytes_read: Bytes of the current file up to the start of the last value read.
+        values: Values read from the current file.
+    """
 
     bytes_read: int = 0
+    values: int = 0
 
 
 def read_records(
     stream: BinaryIO, name: str, position: Position | None = None
-) -> Iterator[InputRecord | InputProblem]:
-    """Yield every record of ``stream`` (checked and ready to send) or why a value is not one.
+) -> Iterator[ParsedRecord | InputProblem]:
+    """Yield every record of ``stream`` (checked) or why a value is not one.
 
     Reading goes on after an invalid record.  Broken JSON ends the file: a problem with
     ``fatal=True`` is yielded last, and the values before it have been yielded.
-    ``position.bytes_read`` follows the bytes consumed.
+    ``position`` follows how far reading has got.
     """
-    decoder: ObjectStreamDecoder[tuple[object, int, int]] = ObjectStreamDecoder(
-        lambda value, _text, index, offset: (value, index, offset)
-    )
     position = position if position is not None else Position()
+    consumed = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal consumed
+        while chunk := stream.read(_CHUNK):
+            consumed += len(chunk)
+            yield chunk
+
     try:
-        while True:
-            chunk = stream.read(_CHUNK)
-            if not chunk:
-                break
-            position.bytes_read += len(chunk)
-            for value, index, _offset in decoder.feed(chunk):
-                yield _convert(value, f"{name} record {index + 1}")
-        for value, index, _offset in decoder.finish():
-            yield _convert(value, f"{name} record {index + 1}")
+        for item in iter_json_values(chunks()):
+            position.bytes_read = item.offset
+            position.values = item.position + 1
+            yield _convert(item.value, f"{name} record {item.position + 1}")
+        position.bytes_read = consumed
     except StreamDecodeError as error:
         # The decoder's message describes an HTTP body; say it in terms of the file.
         reason = str(error).split(": ", 2)[-1]

@@ -20,10 +20,13 @@ Filters map one to one onto :class:`~pyauditor.QueryBuilder`:
 "After" includes the instant and "before" excludes it, so ``--stop-after 2024-05-01
 --stop-before 2024-06-01`` is exactly May, and consecutive windows neither overlap nor leave a
 gap.  ``--meta`` and ``--meta-not`` may be repeated, also for one key: every value given must
-be present (respectively absent).  ``--component`` takes ``>=``, ``<=``, ``>``, ``<`` or ``=``.
+be present (respectively absent).  ``--component`` takes ``>=``, ``<=``, ``>``, ``<`` or ``=``;
+any other operator (``cpu!=8``) is refused with that list rather than read as part of the name.
 
 The records are streamed (:meth:`~pyauditor.AuditorClientBlocking.iter_records`) and written
-as they arrive, so memory stays bounded however many match, in every format.
+as they arrive, so memory stays bounded however many match, in every format.  The table is
+for people: it fits the terminal (80 columns when the output is not one), shortening long
+record ids in the middle and components and meta at the end; ``--wide`` shows everything.
 """
 
 from __future__ import annotations
@@ -32,30 +35,37 @@ import argparse
 import csv
 import datetime as _dt
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
-from .._grammar import OPERATOR_BY_SYMBOL as _OPERATOR_NAMES
-from .._grammar import SORT_COLUMNS as SORT_FIELDS
-from .._grammar import SORT_DIRECTIONS
-from .._query import (
+from .. import (
     ComponentQuery,
     MetaOperator,
     MetaQuery,
     Operator,
     QueryBuilder,
+    Record,
     SortBy,
     Value,
 )
-from .._records import Record
+
+# The one table of the query language's operators and sort columns (shared with the DSL and the
+# embedded server) is internal to pyauditor; see tests/cli/test_public_api.py.
+from .._grammar import OPERATOR_BY_SYMBOL as _OPERATOR_NAMES
+from .._grammar import SORT_COLUMNS as SORT_FIELDS
+from .._grammar import SORT_DIRECTIONS
 from ._common import UsageError, int_at_least
 
 __all__ = ["FORMATS", "add_filter_options", "build_query", "write_records"]
 
 FORMATS = ("table", "json", "ndjson", "csv")
-_SYMBOLS = "|".join(map(re.escape, _OPERATOR_NAMES))
-_COMPONENT = re.compile(rf"\s*([^<>=]+?)\s*({_SYMBOLS})\s*(\d+)\s*")
+# The name is everything before the first character that can belong to an operator, so that
+# `cpu!=8` is an unknown operator `!=`, not a comparison of a component called `cpu!`.
+_COMPONENT = re.compile(r"\s*([^<>=!~]*?)\s*([<>=!~]+)\s*(.*?)\s*")
+_SHOWN = [symbol for symbol in _OPERATOR_NAMES if symbol != "=="]  # == is a synonym of =
+_OPERATORS = f"{', '.join(_SHOWN[:-1])} or {_SHOWN[-1]}"
 _TABLE_SAMPLE = 50
 """Rows a table waits for to size its columns; later rows use those widths."""
 
@@ -69,11 +79,19 @@ def _key_value(text: str) -> tuple[str, str]:
 
 def _component(text: str) -> tuple[str, str, int]:
     match = _COMPONENT.fullmatch(text)
-    if match is None:
+    if match is None or not match.group(1):
         raise argparse.ArgumentTypeError(
-            f"expected NAME>=N (or <=, >, <, =) with a whole number N, got {text!r}"
+            f"expected NAME>=N (or another of {_OPERATORS}) with a whole number N, got {text!r}"
         )
     name, operator, number = match.groups()
+    if operator not in _OPERATOR_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown operator {operator!r} in {text!r}: use one of {_OPERATORS}"
+        )
+    if not number.isdecimal() or not number.isascii():
+        raise argparse.ArgumentTypeError(
+            f"expected NAME>=N (or another of {_OPERATORS}) with a whole number N, got {text!r}"
+        )
     if int(number) > 255:
         # Value.set_count takes a u8, as in python-auditor and AUDITOR's query grammar.
         raise argparse.ArgumentTypeError(f"a component amount in a query is at most 255: {text!r}")
@@ -139,7 +157,7 @@ def add_filter_options(
         action="append",
         default=[],
         metavar="NAME>=N",
-        help="component NAME's amount compared with N: >=, <=, >, < or = (repeatable)",
+        help=f"component NAME's amount compared with N: {_OPERATORS} (repeatable)",
     )
     parser.add_argument(
         "--sort",
@@ -239,7 +257,41 @@ def _components_text(record: Record) -> str:
     return " ".join(parts)
 
 
-_HEADER = ("RECORD_ID", "START (UTC)", "STOP (UTC)", "RUNTIME", "COMPONENTS", "META")
+class _Column(NamedTuple):
+    title: str
+    cut: str  # where a long value is shortened: "middle" (ids: both ends tell), or "end"
+
+
+_COLUMNS = (
+    _Column("RECORD_ID", "middle"),
+    _Column("START (UTC)", "end"),
+    _Column("STOP (UTC)", "end"),
+    _Column("RUNTIME", "end"),
+    _Column("COMPONENTS", "end"),
+    _Column("META", "end"),
+)
+_ID, _STOP, _COMPONENTS, _META = 0, 2, 4, 5
+# What a table too wide for its terminal gives up, step by step, until it fits: a column
+# dropped (None) or shortened to at most a width.  The stop time goes first (the runtime,
+# "running" without one, says most of it), then long ids are cut in the middle (HTCondor's
+# "schedd#cluster.proc#timestamp" ids differ at both ends), then components and meta.
+_FIT_STEPS: tuple[tuple[int, int | None], ...] = (
+    (_STOP, None),
+    (_ID, 28),
+    (_META, 16),
+    (_COMPONENTS, 16),
+    (_META, 10),
+    (_COMPONENTS, 12),
+    (_ID, 16),
+    (_META, None),
+    (_COMPONENTS, None),
+    (_ID, 12),
+)
+_GAP = "  "
+DEFAULT_WIDTH = 80
+"""The table's width when the output is not a terminal (and ``COLUMNS`` is not set)."""
+MIN_WIDTH = 42
+"""The narrowest table: a shortened id, the start time and the runtime."""
 
 
 def _row(record: Record) -> tuple[str, ...]:
@@ -248,15 +300,66 @@ def _row(record: Record) -> tuple[str, ...]:
         record.record_id,
         "" if start is None else start.strftime("%Y-%m-%d %H:%M:%S"),
         "" if stop is None else stop.strftime("%Y-%m-%d %H:%M:%S"),
-        _duration(record.runtime),
+        "running" if stop is None else _duration(record.runtime),
         _components_text(record),
         _meta_text(record),
     )
 
 
-def _write_table(records: Iterator[Record], out: TextIO) -> int:
+def _layout(natural: list[int], width: int | None) -> list[int]:
+    """Each column's width (0: dropped), so that the line fits ``width`` (None: no limit)."""
+    widths = list(natural)
+
+    def total() -> int:
+        shown = [w for w in widths if w]
+        return sum(shown) + len(_GAP) * (len(shown) - 1)
+
+    for index, limit in _FIT_STEPS:
+        if width is None or total() <= width:
+            break
+        if limit is None:
+            widths[index] = 0
+        else:
+            floor = min(widths[index], max(limit, len(_COLUMNS[index].title)))
+            widths[index] = max(floor, widths[index] - (total() - width))
+    return widths
+
+
+def _fit(text: str, width: int, cut: str, ellipsis: str) -> str:
+    if len(text) <= width:
+        return text
+    if cut == "middle":
+        head = (width - len(ellipsis) + 1) // 2
+        tail = width - len(ellipsis) - head
+        return text[:head] + ellipsis + (text[-tail:] if tail else "")
+    return text[: width - len(ellipsis)] + ellipsis
+
+
+def _output_width(out: TextIO) -> int:
+    """The terminal's width if ``out`` is one, else ``$COLUMNS``, else :data:`DEFAULT_WIDTH`.
+
+    Never less than :data:`MIN_WIDTH`.
+    """
+    try:
+        if out.isatty():
+            return max(os.get_terminal_size(out.fileno()).columns, MIN_WIDTH)
+    except (AttributeError, ValueError, OSError):
+        pass
+    columns = os.environ.get("COLUMNS", "")
+    return max(int(columns), MIN_WIDTH) if columns.isdecimal() else DEFAULT_WIDTH
+
+
+def _ellipsis(out: TextIO) -> str:
+    try:
+        "\u2026".encode(getattr(out, "encoding", None) or "utf-8")
+    except (LookupError, UnicodeEncodeError):
+        return "~"
+    return "\u2026"
+
+
+def _write_table(records: Iterator[Record], out: TextIO, width: int | None) -> int:
     # A table must size its columns before the first row, but the records are streamed:
-    # the first rows decide the widths, later ones that are wider push their line out.
+    # the first rows decide the widths, and later rows are cut to them, so they line up.
     sample: list[tuple[str, ...]] = []
     count = 0
     for record in records:
@@ -264,13 +367,31 @@ def _write_table(records: Iterator[Record], out: TextIO) -> int:
         count += 1
         if len(sample) >= _TABLE_SAMPLE:
             break
-    widths = [max([len(h), *(len(row[i]) for row in sample)]) for i, h in enumerate(_HEADER)]
+    natural = [
+        max([len(column.title), *(len(row[i]) for row in sample)])
+        for i, column in enumerate(_COLUMNS)
+    ]
+    widths = _layout(natural, width)
+    ellipsis = _ellipsis(out)
+    limits = list(widths)
+    if width is not None:
+        # The last column may use whatever the line has left, for rows wider than the sample.
+        last = max(i for i, w in enumerate(widths) if w)
+        others = sum(w for i, w in enumerate(widths) if w and i != last)
+        shown = sum(1 for w in widths if w)
+        limits[last] = max(widths[last], width - others - len(_GAP) * (shown - 1))
 
     def line(cells: Iterable[str]) -> str:
-        padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
-        return "  ".join(padded).rstrip()
+        parts = []
+        for i, cell in enumerate(cells):
+            if not widths[i]:
+                continue
+            if width is not None:
+                cell = _fit(cell, limits[i], _COLUMNS[i].cut, ellipsis)
+            parts.append(cell.ljust(widths[i]))
+        return _GAP.join(parts).rstrip()
 
-    out.write(line(_HEADER) + "\n")
+    out.write(line(column.title for column in _COLUMNS) + "\n")
     for row in sample:
         out.write(line(row) + "\n")
     for record in records:
@@ -326,11 +447,14 @@ def _write_csv(records: Iterator[Record], out: TextIO) -> int:
     return count
 
 
-def write_records(records: Iterable[Record], fmt: str, out: TextIO) -> int:
-    """Write ``records`` to ``out`` in format ``fmt`` as they come; return how many."""
+def write_records(records: Iterable[Record], fmt: str, out: TextIO, *, wide: bool = False) -> int:
+    """Write ``records`` to ``out`` in format ``fmt`` as they come; return how many.
+
+    A table fits the output's width (:func:`_output_width`) unless ``wide``.
+    """
     iterator = iter(records)
     if fmt == "table":
-        return _write_table(iterator, out)
+        return _write_table(iterator, out, None if wide else _output_width(out))
     if fmt == "json":
         return _write_json(iterator, out)
     if fmt == "ndjson":

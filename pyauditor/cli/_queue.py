@@ -17,7 +17,6 @@ both send count once.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as _dt
 import json
@@ -27,10 +26,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._builder import AuditorClientBuilder
-from .._errors import ConfigurationError, QueueError
-from .._queue import DeadLetter, QueueSnapshot, parse_database_path, read_queue_file
-from ._common import CommandError, UsageError
+from .. import AuditorClientBuilder, ConfigurationError, DeadLetter, QueueError
+from .._queue import QueueSnapshot, parse_database_path, read_queue_file
+from ._common import CommandError, UsageError, run_async, seconds
 
 __all__ = ["read_queue", "run_flush", "run_status"]
 
@@ -218,13 +216,14 @@ def run_flush(
     max_time: float,
     verbose: bool,
     out: TextIO,
+    as_json: bool = False,
 ) -> int:
     """The ``queue flush`` command; returns the exit status."""
     path = queue_path(path_text)
     before = read_queue(path, dead_letter_limit=0)
     with _quiet_library(verbose):
-        requeued, stuck = asyncio.run(
-            _flush(
+        requeued, stuck = run_async(
+            lambda: _flush(
                 make_builder,
                 path,
                 retry_dead_letters=retry_dead_letters,
@@ -237,28 +236,45 @@ def run_flush(
     )
     queued_before, queued_after = before.status.queued, after.status.queued
     dead_before, dead_after = before.status.dead_letters, after.status.dead_letters
-    if imported:
-        print(f"imported {imported:,} records from python-auditor's tables", file=out)
-    if requeued:
-        print(f"requeued {requeued:,} dead letters", file=out)
     waiting = queued_before + imported + requeued
     buried = dead_after - (dead_before - requeued)
     delivered = waiting - queued_after - buried
-    print(
-        f"delivered {delivered:,}, dead letters added {buried:,}, still queued {queued_after:,}",
-        file=out,
-    )
     new_dead = after.dead_letters[len(after.dead_letters) - buried :] if buried > 0 else ()
-    for dead in new_dead:
-        print(
-            f"  dead letter #{dead.id} {dead.kind} {dead.record_id!r} "
-            f"({_status_code(dead.status_code)}): {dead.reason}",
-            file=out,
-        )
+    failure = None
     if queued_after:
         reason = after.status.last_error or "the server did not accept them in time"
         why = "the server kept failing" if stuck else "the time limit was reached"
-        raise CommandError(f"{queued_after:,} records are still queued ({why}): {reason}")
+        failure = f"{queued_after:,} records are still queued ({why}): {reason}"
+    if as_json:
+        summary = {
+            "queue": str(path),
+            "imported": imported,
+            "requeued": requeued,
+            "delivered": delivered,
+            "dead_letters_added": buried,
+            "still_queued": queued_after,
+            "new_dead_letters": [_dead_json(dead) for dead in new_dead],
+            "error": failure,
+        }
+        out.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        if imported:
+            print(f"imported {imported:,} records from python-auditor's tables", file=out)
+        if requeued:
+            print(f"requeued {requeued:,} dead letters", file=out)
+        print(
+            f"delivered {delivered:,}, dead letters added {buried:,}, "
+            f"still queued {queued_after:,}",
+            file=out,
+        )
+        for dead in new_dead:
+            print(
+                f"  dead letter #{dead.id} {dead.kind} {dead.record_id!r} "
+                f"({_status_code(dead.status_code)}): {dead.reason}",
+                file=out,
+            )
+    if failure is not None:
+        raise CommandError(failure)
     return 1 if buried > 0 else 0
 
 
@@ -267,6 +283,7 @@ def add_queue_parser(
     parser_class: type[argparse.ArgumentParser],
     url_help: str,
     add_server_options: Callable[[argparse.ArgumentParser], None],
+    json_help: str,
 ) -> None:
     """Add ``queue status`` and ``queue flush`` to the subcommands ``commands``."""
     queue = commands.add_parser(
@@ -288,7 +305,7 @@ def add_queue_parser(
     )
     status.add_argument("path", metavar="PATH", help="the queue file (database_path)")
     status.add_argument("--all", action="store_true", help="list every dead letter, not 20")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true", help=json_help)
     flush = actions.add_parser(
         "flush",
         help="deliver the queue to a server now",
@@ -304,9 +321,10 @@ def add_queue_parser(
         action="store_true",
         help="queue the dead letters again first (after fixing what the server objected to)",
     )
+    flush.add_argument("--json", action="store_true", help=json_help)
     flush.add_argument(
         "--max-time",
-        type=float,
+        type=seconds,
         default=600.0,
         metavar="SECONDS",
         help="give up after this long if the server is slow (default 600)",

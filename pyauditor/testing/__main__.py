@@ -2,7 +2,8 @@
 
 Prints the URL(s) once it is listening and runs until SIGTERM or SIGINT (Ctrl-C), then shuts
 down cleanly (exit status 0).  ``pyauditor serve`` (:mod:`pyauditor.cli`) is the same command;
-both share :func:`add_server_arguments` and :func:`serve`.
+both share :func:`add_server_arguments` and :func:`serve`, which checks the options a
+server would otherwise fail on with a traceback (:func:`check_database`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,46 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from ._rbac import RbacConfig
 from ._server import AuditorTestServer
 
-__all__ = ["add_server_arguments", "main", "serve"]
+__all__ = ["add_server_arguments", "check_database", "main", "serve"]
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_database(text: str) -> None:
+    """Raise ``ValueError`` if ``--db text`` cannot be an SQLite database file.
+
+    A missing file is fine (the server creates it) if its directory exists; an existing one
+    must be empty or an SQLite database.
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"--db {text}: is a directory; give a database file in it")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise ValueError(
+                f"--db {text}: the directory {str(path.parent)!r} does not exist; create it first"
+            )
+        return
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise ValueError(f"--db {text}: cannot be read: {error.strerror or error}") from None
+    if header and header != _SQLITE_HEADER:
+        raise ValueError(
+            f"--db {text}: is not an SQLite database; give a new file name or the database "
+            "file of an earlier server's --db"
+        )
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +97,12 @@ def serve(args: argparse.Namespace) -> None:
 
     Raises:
         OSError: the port is in use or the host cannot be bound (``ssl.SSLError`` included).
-        ValueError: an option is out of range or the TLS files are incomplete.
+        ValueError: an option is out of range, the TLS files are incomplete, or ``--db`` cannot
+            be a database (:func:`check_database`).
+        sqlite3.Error: the ``--db`` file looked like a database but cannot be used.
     """
+    if args.db is not None:
+        check_database(args.db)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -145,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args)
     except (OSError, ValueError) as err:
         print(f"pyauditor.testing: cannot start: {err}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as err:
+        print(f"pyauditor.testing: cannot use --db {args.db}: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -221,3 +221,36 @@ def test_serve_reports_a_busy_port() -> None:
 
 def test_serve_with_incomplete_tls_is_a_usage_error(pki: PKI) -> None:
     assert run("serve", "--port", "0", "--tls-cert", str(pki.server_cert)).code == 2
+
+
+# -- help and --json -----------------------------------------------------------------------------
+
+
+def test_send_and_get_help_show_their_positional_arguments() -> None:
+    send = run("send", "--help").out
+    assert "positional arguments:\n  [URL] FILE" in send
+    assert "FILE - or no FILE reads stdin" in " ".join(send.split())
+    get = run("get", "--help").out
+    assert "positional arguments:\n  [URL] RECORD_ID" in get
+
+
+def test_timeout_help_says_what_it_bounds_for_each_command() -> None:
+    for command in ("health", "send", "get", "demo"):
+        text = " ".join(run(command, "--help").out.split())
+        assert "--timeout SECONDS timeout of each HTTP request in seconds (default 30)" in text
+        assert "query" not in text.split("--timeout", 1)[1].split("--retries", 1)[0]
+    query = " ".join(run("query", "--help").out.split())
+    assert "for its start and for each chunk of records" in query
+
+
+def test_health_json(server: AuditorTestServer) -> None:
+    healthy = run("health", "--json", server.url)
+    assert healthy.code == 0
+    assert json.loads(healthy.out) == {"url": server.url, "healthy": True, "reason": None}
+    with server.down():
+        down = run("health", "--json", "--retries", "0", server.url)
+    assert down.code == 1
+    answer = json.loads(down.out)
+    assert answer["healthy"] is False
+    assert "cannot connect" in answer["reason"]
+    assert down.err.startswith("pyauditor health: error: ")

@@ -113,7 +113,11 @@ def test_filters_map_onto_the_query_dsl(argv: list[str], expected: QueryBuilder)
     [
         (["--sort", "site"], "cannot sort by 'site'"),
         (["--sort", "runtime:down"], "asc or desc"),
-        (["--component", "cpu~4"], "expected NAME>=N"),
+        (["--component", "cpu~4"], "unknown operator '~' in 'cpu~4': use one of >=, <=, >, < or ="),
+        (["--component", "cpu!=8"], "unknown operator '!=' in 'cpu!=8': use one of >="),
+        (["--component", "cpu=>8"], "unknown operator '=>'"),
+        (["--component", ">=8"], "expected NAME>=N"),
+        (["--component", "cpu>=8x"], "expected NAME>=N"),
         (["--component", "cpu>=300"], "at most 255"),
         (["--component", "cpu>=-1"], "expected NAME>=N"),
         (["--meta", "site_id"], "expected KEY=VALUE"),
@@ -121,7 +125,11 @@ def test_filters_map_onto_the_query_dsl(argv: list[str], expected: QueryBuilder)
         (["--limit", "-1"], "must be >= 0"),
         (["--runtime-min", "1.5"], "not a whole number of seconds"),
         (["--format", "xml"], "invalid choice"),
-        (["--timeout", "-1"], "--timeout"),
+        (["--timeout", "-1"], "--timeout: must be a number of seconds > 0, got '-1'"),
+        (["--timeout", "0"], "--timeout: must be a number of seconds > 0, got '0'"),
+        (["--timeout", "nan"], "--timeout: must be a number of seconds > 0"),
+        (["--timeout", "inf"], "--timeout: must be a number of seconds > 0"),
+        (["--retries", "-1"], "--retries: must be >= 0"),
     ],
 )
 def test_bad_filters_are_usage_errors(argv: list[str], message: str) -> None:
@@ -192,7 +200,7 @@ def test_csv_has_one_row_per_record(filled: AuditorTestServer) -> None:
 
 
 def test_table_for_people(filled: AuditorTestServer) -> None:
-    result = run("query", filled.url, "--component", "cpu>=8", "--limit", "2")
+    result = run("query", filled.url, "--component", "cpu>=8", "--limit", "2", "--wide")
     lines = result.out.splitlines()
     assert lines[0].split() == [
         "RECORD_ID", "START", "(UTC)", "STOP", "(UTC)", "RUNTIME", "COMPONENTS", "META",
@@ -204,6 +212,56 @@ def test_table_for_people(filled: AuditorTestServer) -> None:
     assert lines[-1] == "(2 records)"
     # Columns line up.
     assert lines[1].index("2024") == lines[2].index("2024") == lines[0].index("START")
+
+
+HTCONDOR_ID = "htcondor-schedd01.grid.uni-freiburg.de#1234567.0#1714550400"
+
+
+@pytest.mark.parametrize("width", [42, 60, 80, 100, 132])
+def test_the_table_fits_the_terminal(
+    filled: AuditorTestServer, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long = [job(200 + i, record_id=f"{HTCONDOR_ID[:-1]}{i}") for i in range(3)]
+    assert run("send", filled.url, stdin=ndjson(long)).code == 0
+    monkeypatch.setenv("COLUMNS", str(width))
+    lines = run("query", filled.url, "--sort", "start_time").out.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert lines[-1] == "(34 records)"
+    # Every row's columns line up with the header's, long ids included.
+    start = lines[0].index("START")
+    assert all(line[start : start + 4] == "2024" for line in lines[1:-1])
+    ids = [line.split("  ")[0] for line in lines[-4:-1]]
+    if width >= 80:
+        # Cut in the middle: the schedd at the start and the job at the end stay readable.
+        assert all(i.startswith("htcondor-sc") and "\u2026" in i for i in ids)
+        assert [i[-1] for i in ids] == ["0", "1", "2"]
+    running = next(line for line in lines if line.startswith("job-99 "))
+    assert "running" in running
+
+
+def test_an_80_column_table_keeps_what_fits(filled: AuditorTestServer) -> None:
+    # Not a terminal, no $COLUMNS: 80 columns.
+    lines = run("query", filled.url, "--limit", "3").out.splitlines()
+    assert lines[0].split() == [
+        "RECORD_ID", "START", "(UTC)", "RUNTIME", "COMPONENTS", "META",
+    ]  # fmt: skip
+    assert max(len(line) for line in lines) <= 80
+    assert lines[1].startswith("job-0  ")
+    assert "cpu=8(HEPSPEC06" in lines[1]
+    assert "site_id=site0" in lines[1]
+
+
+def test_an_ascii_terminal_gets_an_ascii_ellipsis(
+    filled: AuditorTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("send", filled.url, stdin=ndjson([job(300, record_id=HTCONDOR_ID)])).code == 0
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    from pyauditor.cli import main
+
+    assert main(["query", filled.url, "--record-id", HTCONDOR_ID], stdout=out) == 0
+    out.seek(0)
+    text = out.read()
+    assert "htcondor-sch~#1714550400  " in text
 
 
 def test_a_long_table_streams_past_its_sample(filled: AuditorTestServer) -> None:

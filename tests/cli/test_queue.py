@@ -196,3 +196,15 @@ def test_flush_of_a_large_queue(auditor_server: AuditorTestServer, tmp_path: Pat
     assert result.code == 0, result
     assert "delivered 5,000, dead letters added 0, still queued 0" in result.out
     assert auditor_server.count() == 5000
+
+
+def test_flush_json(server: AuditorTestServer, tmp_path: Path) -> None:
+    path = stuck_queue(tmp_path / "queue.db", inserts=4)
+    result = run("queue", "flush", "--json", str(path), server.url)
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["delivered"] == 4
+    assert (summary["still_queued"], summary["dead_letters_added"]) == (0, 0)
+    assert summary["new_dead_letters"] == []
+    assert summary["error"] is None
+    assert summary["queue"] == str(path)

@@ -14,7 +14,7 @@ from pyauditor import Record
 from pyauditor._errors import RecordExistsError
 from pyauditor._protocol import status_error
 from pyauditor.cli import _send
-from pyauditor.cli._input import InputRecord, read_records, record_from_json
+from pyauditor.cli._input import ParsedRecord, read_records, record_from_json
 from pyauditor.cli._send import SendAborted, Sender, SendSummary
 from pyauditor.testing import AuditorTestServer, LoggedRequest, Respond
 
@@ -331,9 +331,9 @@ class ScriptedClient:
         return record_from_json(job(number))
 
 
-def items(count: int) -> list[InputRecord]:
+def items(count: int) -> list[ParsedRecord]:
     values = list(read_records(io.BytesIO(ndjson([job(i) for i in range(count)])), "in"))
-    assert all(isinstance(v, InputRecord) for v in values)
+    assert all(isinstance(v, ParsedRecord) for v in values)
     return values  # type: ignore[return-value]
 
 
@@ -400,7 +400,7 @@ def test_server_down_stops_with_one_line(server: AuditorTestServer) -> None:
     [line] = result.err.strip().splitlines()
     assert line.startswith("pyauditor send: stopped: POST ")
     assert "cannot connect" in line
-    assert "run the same command again" in line
+    assert "Run the same command again" in line
 
 
 def test_a_server_error_midway_reports_how_far_it_got(server: AuditorTestServer) -> None:
@@ -452,11 +452,15 @@ def test_a_file_given_as_url_is_a_usage_error(tmp_path: Path) -> None:
 # -- progress ----------------------------------------------------------------------------------
 
 
-def test_progress_bar_on_a_terminal_only(
-    server: AuditorTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def instant_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress line from the first batch on, redrawn after every one."""
     monkeypatch.setattr(_send.Progress, "DELAY", 0.0)
     monkeypatch.setattr(_send.Progress, "INTERVAL", 0.0)
+
+
+@pytest.mark.usefixtures("instant_progress")
+def test_progress_bar_on_a_terminal_only(server: AuditorTestServer, tmp_path: Path) -> None:
     path = tmp_path / "jobs.ndjson"
     path.write_bytes(ndjson([job(i) for i in range(300)]))
     shown = run("send", "--batch-size", "50", server.url, str(path), terminal=True)
@@ -492,3 +496,132 @@ def test_fifty_thousand_records(auditor_server: AuditorTestServer, tmp_path: Pat
     assert auditor_server.count() == 50_000
     again = run("send", auditor_server.url, str(path))
     assert again.out.startswith("sent 0 records, 50,000 duplicates")
+
+
+# -- for scripts: --json, --errors, stop before start -------------------------------------------
+
+
+def test_json_summary(server: AuditorTestServer) -> None:
+    assert run("send", server.url, stdin=ndjson([job(1)])).code == 0
+    bad = {"record_id": "bad/1", "start_time": "2024-05-01T00:00:00Z"}
+    result = run("send", "--json", server.url, stdin=ndjson([job(1), job(2), bad]))
+    assert result.code == 1
+    summary = json.loads(result.out)
+    assert {k: summary[k] for k in ("sent", "duplicates", "rejected", "invalid")} == {
+        "sent": 1,
+        "duplicates": 1,
+        "rejected": 0,
+        "invalid": 1,
+    }
+    assert summary["complete"] is False
+    assert summary["interrupted"] is False
+    assert summary["problems"][0]["kind"] == "invalid"
+    assert "forbidden character '/'" in summary["problems"][0]["reason"]
+    assert result.err.startswith("pyauditor send: error: not stored: 1 invalid")
+    ok = json.loads(run("send", "--json", server.url, stdin=ndjson([job(3)])).out)
+    assert (ok["sent"], ok["complete"], ok["stopped"]) == (1, True, None)
+
+
+def test_errors_file_holds_every_bad_record(server: AuditorTestServer, tmp_path: Path) -> None:
+    bad = [{"record_id": f"bad {i}/", "start_time": "2024-05-01T00:00:00Z"} for i in range(30)]
+    errors = tmp_path / "errors.ndjson"
+    # One record per batch goes out as POST /record.
+    server.inject(Respond(400, "Json deserialize error: no"), method="POST", path="/record")
+    result = run(
+        "send", "--errors", str(errors), "--batch-size", "1", server.url,
+        stdin=ndjson([*bad, job(1)]),
+    )  # fmt: skip
+    assert result.code == 1
+    assert f"... and 10 more (all of them are in {errors})" in result.out
+    lines = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert len(lines) == 31
+    assert [line["kind"] for line in lines] == ["invalid"] * 30 + ["rejected"]
+    assert lines[0]["record"] == bad[0]  # as read, so it can be fixed and sent again
+    assert lines[0]["record_id"] == "bad 0/"
+    assert lines[-1]["record_id"] == "job-1"
+    assert lines[-1]["reason"] == "HTTP 400: Json deserialize error: no"
+    assert lines[-1]["record"]["record_id"] == "job-1"
+    without = run("send", server.url, stdin=ndjson(bad))
+    assert "... and 10 more (--errors FILE lists them all)" in without.out
+
+
+def test_records_that_stop_before_they_start(server: AuditorTestServer) -> None:
+    backwards = job(1, stop_time="2024-04-30T23:00:00Z")
+    result = run("send", server.url, stdin=ndjson([backwards, job(2)]))
+    assert result.code == 0
+    assert result.out.startswith("sent 2 records")
+    [warning] = result.err.splitlines()
+    assert warning == (
+        "pyauditor send: warning: 1 record stops before it starts (a negative runtime) and "
+        "was sent anyway: <stdin> record 1 ('job-1')"
+    )
+    assert server.record("job-1")["runtime"] == -3601  # type: ignore[index]
+    refused = run(
+        "send", "--refuse-stop-before-start", server.url,
+        stdin=ndjson([job(3, stop_time="2024-04-30T00:00:00Z"), job(4)]),
+    )  # fmt: skip
+    assert refused.code == 1
+    assert "stops before it starts (--refuse-stop-before-start)" in refused.out
+    assert "1 record stops before it starts (a negative runtime) and was not sent" in (refused.err)
+    assert server.record("job-3") is None
+    assert server.record("job-4") is not None
+
+
+@pytest.mark.usefixtures("instant_progress")
+def test_progress_in_records_with_rate_and_eta(server: AuditorTestServer, tmp_path: Path) -> None:
+    path = tmp_path / "jobs.ndjson"
+    path.write_bytes(ndjson([job(i) for i in range(400)]))
+    shown = run("send", "--batch-size", "100", server.url, str(path), terminal=True).err
+    frames = [frame for frame in shown.split("\r") if frame.startswith("[")]
+    assert frames
+    # Records done of an estimate of the total (from the bytes read), the rate, the time left.
+    assert any(" 100 of ~" in frame and " records " in frame for frame in frames)
+    assert all("/s" in frame and "ETA " in frame for frame in frames)
+    assert " 400 of ~400 records" in frames[-1]
+
+
+def test_conflicts_are_in_the_summary_the_json_and_the_errors_file(
+    server: AuditorTestServer, tmp_path: Path
+) -> None:
+    moved = job(5, start_time="2020-01-01T00:00:00Z", stop_time=None)
+    assert run("send", server.url, stdin=ndjson([moved])).code == 0
+    errors = tmp_path / "errors.ndjson"
+    result = run(
+        "send", "--json", "--errors", str(errors), server.url,
+        stdin=ndjson([job(i) for i in range(10)]),
+    )  # fmt: skip
+    assert result.code == 1
+    summary = json.loads(result.out)
+    assert {k: summary[k] for k in ("sent", "duplicates", "conflicts", "failed")} == {
+        "sent": 9,
+        "duplicates": 0,
+        "conflicts": 1,
+        "failed": 0,
+    }
+    assert summary["complete"] is False
+    assert [p["kind"] for p in summary["problems"]] == ["conflict"]
+    assert "1 in conflict with stored records" in result.err
+    [line] = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert (line["kind"], line["record_id"]) == ("conflict", "job-5")
+    assert line["record"] == job(5)  # what was read
+    assert line["stored"]["start_time"] == "2020-01-01T00:00:00Z"  # what the server keeps
+
+
+def test_a_record_the_server_failed_on_is_not_counted_as_sent(
+    server: AuditorTestServer, tmp_path: Path
+) -> None:
+    # Answered 500 alone, with nothing stored after it: perhaps the record, perhaps the server.
+    # Either way it is not stored, and the command must not say everything is.
+    server.inject(Respond(500, "UNEXPECTED_ERROR"), method="POST", path="/record", times=1)
+    errors = tmp_path / "errors.ndjson"
+    result = run("send", "--errors", str(errors), server.url, stdin=ndjson([job(1)]))
+    assert result.code == 1, result
+    assert result.out.startswith(
+        "sent 0 records, 0 duplicates (already stored), 0 rejected by the server, "
+        "1 failed on the server, 0 invalid (not sent)"
+    )
+    assert "<stdin> record 1 ('job-1'): HTTP 500: UNEXPECTED_ERROR" in result.out
+    assert "1 failed on the server" in result.err
+    [line] = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert (line["kind"], line["record_id"], line["stored"]) == ("failed", "job-1", None)
+    assert run("send", server.url, stdin=ndjson([job(1)])).out.startswith("sent 1 record,")

@@ -65,6 +65,31 @@ def test_cli_reports_a_busy_port() -> None:
     assert "cannot start" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("db", "message"),
+    [
+        ("missing/dir/x.db", "does not exist; create it first"),
+        ("records.json", "is not an SQLite database"),
+        (".", "is a directory"),
+    ],
+)
+def test_cli_refuses_an_unusable_database_in_one_line(
+    tmp_path: Path, db: str, message: str
+) -> None:
+    (tmp_path / "records.json").write_text('[{"record_id": "a"}]')
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyauditor.testing", "--port", "0", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"pyauditor.testing: cannot start: --db {db}: ")
+    assert message in line
+
+
 def _writer(url: str, prefix: str, count: int, statuses: list[int]) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         for i in range(0, count, 5):

@@ -2,8 +2,10 @@
 
 What a site's accounting looks like end to end, in a few seconds:
 
-1. Without a URL (and without ``AUDITOR_URL``) it starts the embedded server
-   (:class:`pyauditor.testing.AuditorTestServer`); with one it uses that server.
+1. It starts the embedded server (:class:`pyauditor.testing.AuditorTestServer`).  Given a
+   URL (or ``AUDITOR_URL``) it uses that server instead, but only with ``--write-test-data``:
+   AUDITOR cannot delete records, so made-up jobs sent there by mistake would stay in a site's
+   accounting for good (:func:`refuse_real_server` says so and how to confirm).
 2. It makes a day of batch jobs at three sites for four VO groups: each job has a ``cpu``
    component (its cores, with the HEPSPEC06 score per core of the node type it ran on) and a
    ``mem`` component (MB), and ``site_id``, ``group_id`` and ``user_id`` meta, as the HTCondor
@@ -14,15 +16,18 @@ What a site's accounting looks like end to end, in a few seconds:
 4. It queries the day back with the query DSL, streaming the result, and prints core-hours and
    HEPSPEC06-hours per site and group: what APEL reports for a site.
 
-The jobs are the same in every run (a fixed seed and day), so the summary is too.  Their ids
-and a ``demo_run`` meta value are unique per run, so a real server can run the demo any
-number of times and each run finds exactly its own records.
+The jobs are the same in every run (a fixed seed and day), so the summary is too.  They are
+unmistakably demo data wherever they end up: ids start with ``pyauditor-demo-``, every record
+has the meta key ``demo`` (the run's id), and the sites are called ``DEMO-1.invalid`` and so
+on (``.invalid`` is a name reserved never to exist).  The run's id is unique, so a server can
+hold any number of runs and each finds exactly its own records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import json
 import random
 import secrets
 import tempfile
@@ -31,23 +36,51 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from ._builder import AuditorClientBuilder
-from ._errors import APIConnectionError, AuditorError
-from ._query import MetaOperator, MetaQuery, Operator, QueryBuilder, Value
-from ._queue import QueueStatus
-from ._queued import QueuedAuditorClient
-from ._records import Component, Meta, Record, Score
+from .. import (
+    APIConnectionError,
+    AuditorClientBuilder,
+    AuditorError,
+    Component,
+    Meta,
+    MetaOperator,
+    MetaQuery,
+    Operator,
+    QueryBuilder,
+    QueuedAuditorClient,
+    QueueStatus,
+    Record,
+    Score,
+    Value,
+)
+from ._common import ENV_URL, health_failure, run_async, sigint_deferred
 
-__all__ = ["DAY", "SITES", "Job", "make_jobs", "run_demo", "summarize"]
+__all__ = [
+    "DAY",
+    "DEMO_META_KEY",
+    "ID_PREFIX",
+    "SITES",
+    "Job",
+    "make_jobs",
+    "refuse_real_server",
+    "run_demo",
+    "summarize",
+]
 
 DAY = _dt.datetime(2024, 5, 1, tzinfo=_dt.UTC)
 """The accounting day the demo's jobs ran on."""
 
+ID_PREFIX = "pyauditor-demo-"
+"""How every demo record's id starts."""
+DEMO_META_KEY = "demo"
+"""The meta key every demo record has; its value is the run's id."""
+
 SITES: dict[str, tuple[tuple[str, float], ...]] = {
     # site: node types as (name, HEPSPEC06 per core); the figures are typical of the CPUs.
-    "UNI-FREIBURG": (("intel-xeon-e5-2630v4", 10.4), ("amd-epyc-7452", 13.1)),
-    "FZK-LCG2": (("amd-epyc-7352", 12.6), ("intel-xeon-gold-6230", 11.2)),
-    "DESY-HH": (("intel-xeon-e5-2640v4", 10.9), ("amd-epyc-7763", 14.8)),
+    # The names end in .invalid, a name reserved never to exist (RFC 6761), so no report can
+    # mistake them for a real site's.
+    "DEMO-1.invalid": (("intel-xeon-e5-2630v4", 10.4), ("amd-epyc-7452", 13.1)),
+    "DEMO-2.invalid": (("amd-epyc-7352", 12.6), ("intel-xeon-gold-6230", 11.2)),
+    "DEMO-3.invalid": (("intel-xeon-e5-2640v4", 10.9), ("amd-epyc-7763", 14.8)),
 }
 GROUPS = ("atlas", "cms", "lhcb", "belle")
 _GROUP_WEIGHTS = (0.45, 0.3, 0.15, 0.1)
@@ -76,7 +109,7 @@ class Job(NamedTuple):
             .insert("site_id", [self.site])
             .insert("group_id", [self.group])
             .insert("user_id", [self.user])
-            .insert("demo_run", [run])
+            .insert(DEMO_META_KEY, [run])
         )
         record = (
             Record(self.record_id, self.start)
@@ -108,7 +141,7 @@ def make_jobs(count: int, run: str, seed: int = 2024) -> list[Job]:
         start = DAY + _dt.timedelta(seconds=rng.randrange(12 * 3600))
         jobs.append(
             Job(
-                record_id=f"demo-{run}-{site.lower()}-{number:05d}",
+                record_id=f"{ID_PREFIX}{run}-{number:05d}",
                 site=site,
                 group=group,
                 user=f"{group}{rng.randrange(1, 40):03d}",
@@ -194,20 +227,37 @@ async def _deliver(client: QueuedAuditorClient, deadline: float) -> QueueStatus:
         await asyncio.sleep(0.1)
 
 
+class _Report:
+    """The demo's progress lines (text mode) and its summary (``--json``)."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.summary: dict[str, object] = {}
+
+    def say(self, line: str = "") -> None:
+        if not self.as_json:
+            print(line, file=self.out)
+
+
 async def _demo(
     url: str,
     *,
     jobs: int,
-    out: TextIO,
+    report: _Report,
     make_builder: Callable[[str], AuditorClientBuilder],
     workdir: Path,
 ) -> int:
     run = secrets.token_hex(4)
     started = time.monotonic()
     reader = make_builder(url).build()
-    if not await reader.health_check():
-        raise APIConnectionError(f"the AUDITOR server at {url} is not healthy", url=url)
-    print("server health: ok", file=out)
+    with health_failure() as failure:
+        healthy = await reader.health_check()
+    if not healthy:
+        raise APIConnectionError(
+            f"the AUDITOR server at {url} is not healthy: {failure.reason}", url=url
+        )
+    report.say("server health: ok")
 
     all_jobs = make_jobs(jobs, run)
     running = [job for job in all_jobs if job.running_at_first_report]
@@ -217,20 +267,18 @@ async def _demo(
         await queued.bulk_insert(
             [job.record(run, with_stop=not job.running_at_first_report) for job in all_jobs]
         )
-        print(
+        report.say(
             f"queued {len(all_jobs):,} job records ({len(running)} still running) "
-            f"in {queue_file.name}",
-            file=out,
+            f"in {queue_file.name}"
         )
         for job in running:
             await queued.update(job.record(run, with_stop=True))
-        print(f"queued {len(running)} updates with the stop times of the running jobs", file=out)
+        report.say(f"queued {len(running)} updates with the stop times of the running jobs")
         sending = time.monotonic()
         status = await _deliver(queued, sending + 60)
-    print(
+    report.say(
         f"delivered in {time.monotonic() - sending:.2f} s: the queue holds {status.inserts} "
-        f"inserts, {status.updates} updates and {status.dead_letters} dead letters",
-        file=out,
+        f"inserts, {status.updates} updates and {status.dead_letters} dead letters"
     )
 
     window = (
@@ -239,20 +287,51 @@ async def _demo(
     query = (
         QueryBuilder()
         .with_stop_time(window)
-        .with_meta_query(MetaQuery().meta_operator("demo_run", MetaOperator().contains([run])))
+        .with_meta_query(MetaQuery().meta_operator(DEMO_META_KEY, MetaOperator().contains([run])))
         .build()
     )
     records = [record async for record in reader.iter_records(query)]
     await reader.aclose()
-    print(f"queried back {len(records):,} records that stopped on {DAY:%Y-%m-%d}:", file=out)
-    print(f"  GET /records?{query}", file=out)
-    print(file=out)
-    print(f"Accounting for {DAY:%Y-%m-%d} (jobs that stopped that day)", file=out)
-    for text in format_summary(summarize(records)):
-        print(text, file=out)
-    print(file=out)
-    print(f"done in {time.monotonic() - started:.2f} s", file=out)
+    report.say(f"queried back {len(records):,} records that stopped on {DAY:%Y-%m-%d}:")
+    report.say(f"  GET /records?{query}")
+    report.say()
+    usage = summarize(records)
+    report.say(f"Accounting for {DAY:%Y-%m-%d} (jobs that stopped that day)")
+    for text in format_summary(usage):
+        report.say(text)
+    report.say()
+    report.say(
+        f"demo records: ids {ID_PREFIX}{run}-*, meta {DEMO_META_KEY}={run}, sites DEMO-*.invalid"
+    )
+    report.say(f"done in {time.monotonic() - started:.2f} s")
+    report.summary.update(
+        run=run,
+        jobs=len(all_jobs),
+        records_back=len(records),
+        query=query,
+        accounting=[
+            {
+                "site": site,
+                "group": group,
+                "jobs": u.jobs,
+                "core_hours": round(u.core_hours, 3),
+                "hepspec06_hours": round(u.hs06_hours, 3),
+            }
+            for (site, group), u in usage.items()
+        ],
+    )
     return 0 if len(records) == len(all_jobs) else 1
+
+
+def refuse_real_server(url: str, jobs: int, *, from_env: bool) -> str:
+    """Why the demo does not write to ``url`` unconfirmed, and how to confirm: one line."""
+    source = f" (from ${ENV_URL})" if from_env else ""
+    embedded = f"unset {ENV_URL}" if from_env else "leave the URL out"
+    return (
+        f"not writing {jobs:,} made-up job records to {url}{source}: AUDITOR cannot delete "
+        f"them. To run the demo on an embedded server, {embedded}; to write them to this "
+        "server anyway, add --write-test-data (make demo DEMO_ARGS=--write-test-data)"
+    )
 
 
 def run_demo(
@@ -260,14 +339,19 @@ def run_demo(
     *,
     jobs: int = 600,
     out: TextIO,
+    as_json: bool = False,
     make_builder: Callable[[str], AuditorClientBuilder] | None = None,
 ) -> int:
     """Run the demo against ``url``, or against an embedded server when ``url`` is None.
+
+    Writing to a real server is the caller's decision: ``pyauditor demo`` asks for
+    ``--write-test-data`` before it passes a URL here.
 
     Args:
         url: The AUDITOR server to use; ``None`` starts :class:`~pyauditor.testing.AuditorTestServer`.
         jobs: How many jobs to send.
         out: Where the report goes.
+        as_json: Write one JSON object with the results instead of the text report.
         make_builder: A configured :class:`AuditorClientBuilder` for a URL (TLS, timeout);
             default: ``AuditorClientBuilder().connection_string(url)``.
 
@@ -278,21 +362,34 @@ def run_demo(
         AuditorError: the server failed.
     """
     factory = make_builder or (lambda u: AuditorClientBuilder().connection_string(u))
+    report = _Report(out, as_json)
     with tempfile.TemporaryDirectory(prefix="pyauditor-demo-") as tmp:
         workdir = Path(tmp)
         if url is not None:
-            print(f"pyauditor demo: AUDITOR server at {url}", file=out)
-            return asyncio.run(
-                _demo(url, jobs=jobs, out=out, make_builder=factory, workdir=workdir)
+            report.say(f"pyauditor demo: AUDITOR server at {url} (--write-test-data)")
+            report.summary.update(server=url, embedded=False)
+            status = run_async(
+                lambda: _demo(url, jobs=jobs, report=report, make_builder=factory, workdir=workdir)
             )
-        from .testing import AuditorTestServer
+        else:
+            from ..testing import AuditorTestServer
 
-        with AuditorTestServer(db=workdir / "server.db") as server:
-            print(
-                f"pyauditor demo: embedded AUDITOR server at {server.url} (pyauditor.testing; "
-                "set AUDITOR_URL to use a real one)",
-                file=out,
-            )
-            return asyncio.run(
-                _demo(server.url, jobs=jobs, out=out, make_builder=factory, workdir=workdir)
-            )
+            with sigint_deferred():  # a server interrupted while starting would be left running
+                server = AuditorTestServer(db=workdir / "server.db").start()
+            try:
+                report.say(
+                    f"pyauditor demo: embedded AUDITOR server at {server.url} "
+                    "(pyauditor.testing; its records are deleted at the end)"
+                )
+                report.summary.update(server=server.url, embedded=True)
+                status = run_async(
+                    lambda: _demo(
+                        server.url, jobs=jobs, report=report, make_builder=factory, workdir=workdir
+                    )
+                )
+            finally:
+                with sigint_deferred():
+                    server.stop()
+    if as_json:
+        out.write(json.dumps(report.summary, indent=2) + "\n")
+    return status
