@@ -129,6 +129,7 @@ class _ClientBase:
         return transport_error(error, request.route.method, url, self._settings.timeout)
 
     def _sent(self, request: Request, url: str, status: int, started: float) -> None:
+        # For a stream: once its head arrived.
         logger.debug(
             "%s %s -> %d in %.3f s", request.route.method, url, status, time.monotonic() - started
         )
@@ -321,10 +322,12 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
             async with asyncio.timeout_at(self._open_bound(started, end)):
                 response = await pool.send(self._build(pool, request), stream=True)
                 if 200 <= response.status_code < 300:
+                    self._sent(request, url, response.status_code, started)
                     return response
                 answer = await self._answer(request, response, url)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
+        self._sent(request, url, answer.status, started)
         raise answer.error(request.route.method)
 
     async def _next(
@@ -468,10 +471,12 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
             with deadline(bound):
                 response = pool.send(self._build(pool, request), stream=True)
                 if 200 <= response.status_code < 300:
+                    self._sent(request, url, response.status_code, started)
                     return response
                 answer = self._answer(request, response, url, bound)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
+        self._sent(request, url, answer.status, started)
         raise answer.error(request.route.method)
 
     def _next(
