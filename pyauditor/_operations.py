@@ -58,6 +58,7 @@ from ._errors import (
     AuditorError,
     NotFoundError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ValidationError,
 )
 from ._protocol import (
@@ -215,17 +216,18 @@ class Answer:
 class RecordsReader:
     """Decode the records of a streamed ``GET /records`` answer from its raw chunks.
 
-    Undoes the ``Content-Encoding`` in bounded steps and hands the text to the record codec's
-    stream decoder; the per-record size bound is the decoder's.
+    Undoes the ``Content-Encoding`` in bounded steps, hands the text to the record codec's
+    stream decoder and keeps each record within ``max_record_bytes``.
     """
 
-    __slots__ = ("_content", "_decoder", "_what")
+    __slots__ = ("_content", "_decoder", "_limit", "_pending", "_what")
 
     def __init__(self, encoding: str | None, what: str, max_record_bytes: int) -> None:
         self._content = ContentDecoder(encoding, what)
         self._what = what
-        # The record codec owns the per-record bound; max_record_bytes is what it is given.
         self._decoder = record_stream_decoder()
+        self._limit = max_record_bytes
+        self._pending = 0  # decoded bytes fed since a record was last completed
 
     @property
     def count(self) -> int:
@@ -236,13 +238,28 @@ class RecordsReader:
         """The records a raw chunk completes."""
         try:
             if self._content.identity:
-                return self._decoder.feed(data)
+                return self._bounded(self._decoder.feed(data), len(data))
             records: list[Record] = []
             for piece in self._content.decode(data):
-                records += self._decoder.feed(piece)
+                records += self._bounded(self._decoder.feed(piece), len(piece))
             return records
         except (ValueError, RecursionError) as error:
             raise self._untyped(error) from None
+
+    def _bounded(self, records: list[Record], size: int) -> list[Record]:
+        # Per chunk, not per record: a record grows past the bound when this much arrived
+        # without completing one (to within a chunk).
+        if records:
+            self._pending = 0
+        else:
+            self._pending += size
+            if self._pending > self._limit:
+                raise ResponseTooLargeError(
+                    f"{self._what}: record #{self._decoder.count} is larger than the client's "
+                    f"bound of {self._limit} bytes (AuditorClientBuilder.max_record_size)",
+                    limit=self._limit,
+                )
+        return records
 
     def finish(self) -> list[Record]:
         """The records completed by the end of the body; raises if it is cut off."""

@@ -119,22 +119,24 @@ def answer(status: int, body: bytes, **headers: str) -> bytes:
     return head(status, named, len(body)) + body
 
 
-def gzip_bomb(mebibytes: int) -> bytes:
-    """A valid gzip body that inflates to ``mebibytes`` MiB of zeros, about 1 KiB per MiB.
+def gzip_bomb(mebibytes: int, *, fill: bytes = b"\0", prefix: bytes = b"") -> bytes:
+    """A valid gzip body: ``prefix``, then ``mebibytes`` MiB of ``fill``; about 1 KiB per MiB.
 
     Built from identical fully-flushed deflate blocks instead of compressing gigabytes.
     """
-    zeros = bytes(1 << 20)
+    block = fill * (1 << 20)
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
-    steady = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    start = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
+    first = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    steady = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
     end = deflate.flush()
-    crc = 0
+    crc = zlib.crc32(prefix)
     for _ in range(mebibytes):
-        crc = zlib.crc32(zeros, crc)
+        crc = zlib.crc32(block, crc)
+    size = len(prefix) + (mebibytes << 20)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    trailer = struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
-    return header + first + steady * (mebibytes - 1) + end + trailer
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return header + start + first + steady * (mebibytes - 1) + end + trailer
 
 
 def chunks(data: bytes, size: int) -> Iterator[bytes]:

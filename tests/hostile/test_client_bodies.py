@@ -185,3 +185,37 @@ def test_compressed_answers_are_read(kind: str, encoding: str) -> None:
         api = client(server, kind)
         assert api.get_single_record("r1").record_id == "r1"
         assert [r.record_id for r in api.get()] == ["r1"]
+
+
+def test_a_streamed_record_over_the_bound_stops_the_stream(kind: str) -> None:
+    small = b'{"record_id":"r1","meta":null,"components":[],"start_time":"2022-08-08T11:30:00Z","stop_time":null,"runtime":null}'
+    huge = small.replace(b'"meta":null', b'"meta":{"k":["' + b"v" * (2 * MiB) + b'"]}')
+    with serving(answer(200, small + huge)) as server:
+        builder = AuditorClientBuilder().connection_string(server.url).retries(0)
+        builder.max_record_size(MiB)
+        api = Blockingly(builder.build() if kind == "async" else builder.build_blocking())
+        with pytest.raises(ResponseTooLargeError, match="record #1 is larger") as caught:
+            api.get()
+        assert caught.value.limit == MiB
+        with pytest.raises(ResponseTooLargeError):
+            api.iter_records()
+        builder.max_record_size(4 * MiB)
+        roomy = Blockingly(builder.build() if kind == "async" else builder.build_blocking())
+        assert [r.record_id for r in roomy.get()] == ["r1", "r1"]
+
+
+@pytest.fixture(scope="module")
+def record_bomb() -> bytes:
+    """2 MB of gzip: a record whose id is a string of 2000 MiB that never ends."""
+    return gzip_bomb(2000, fill=b"a", prefix=b'{"record_id":"')
+
+
+def test_a_gzip_bomb_of_one_endless_record_stops_at_the_record_bound_in_bounded_memory(
+    kind: str, record_bomb: bytes
+) -> None:
+    with serving(answer(200, record_bomb, content_encoding="gzip")) as server:
+        builder = AuditorClientBuilder().connection_string(server.url).retries(0)
+        api = Blockingly(builder.build() if kind == "async" else builder.build_blocking())
+        raised, peak = peak_of(api.get)
+    assert isinstance(raised, ResponseTooLargeError), raised
+    assert peak < 60 * MiB, f"peak {peak / MiB:.1f} MiB for a 2 MB answer that inflates to 2 GB"
