@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 import ssl
 import threading
@@ -33,14 +32,13 @@ from ._protocol import (
     RetryPolicy,
     batch_json_array,
     check_write_answer,
-    decode_error,
     record_path,
     status_error,
 )
 from ._records import (
     Record,
+    decode_record_body,
     record_add_body,
-    record_from_server,
     record_stream_decoder,
     record_update_body,
     records_wire_json,
@@ -501,17 +499,7 @@ class AuditorClient(_ClientBase):
 
 def _single_record(body: bytes, url: str) -> Record:
     """The record in the body of ``GET /record/{id}``: exactly one JSON object."""
-    try:
-        value = json.loads(body)
-    except ValueError as error:  # also bad UTF-8
-        raise decode_error(f"GET {url}", body, f"not JSON ({error})") from None
-    if type(value) is not dict:
-        # AUDITOR answers `null` for an id that is not a valid name.
-        raise decode_error(f"GET {url}", body, "expected one record object")
-    try:
-        return record_from_server(value)
-    except (TypeError, ValueError) as error:
-        raise decode_error(f"GET {url}", body, str(error)) from None
+    return decode_record_body(body, f"GET {url}")
 
 
 class AuditorClientBlocking(_ClientBase):

@@ -8,7 +8,6 @@ the two clients cannot drift apart, and the rules are testable without sockets.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from ._errors import (
     ResponseDecodeError,
     ServerError,
 )
+from ._record_codec import decode_warning
 from ._version import __version__
 
 __all__ = [
@@ -149,11 +149,8 @@ def check_write_answer(status: int, body: bytes, method: str, url: str) -> None:
         raise RecordExistsError(
             RECORD_EXISTS, status_code=status, body=text, method=method, url=url
         )
-    try:
-        warning = json.loads(text).get("warning")
-    except (ValueError, AttributeError):
-        warning = None
-    if isinstance(warning, str):
+    warning = decode_warning(body)
+    if warning is not None:
         logger.warning("AUDITOR accepted %s %s with a warning: %s", method, url, warning)
 
 

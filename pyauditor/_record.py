@@ -1,0 +1,402 @@
+"""The :class:`Record` facade: python-auditor's API over the generated ``Record`` wire struct.
+
+A Record holds one :class:`pyauditor_api.wire.Record` (``_w``), the struct ``make generate``
+writes from openapi.yaml, and nothing else but a flag.  Records built here and records decoded
+from a server are the same thing: a decoded record is its struct, wrapped, so ``get()`` of 100k
+records costs one small object per record on top of msgspec's decoding, and a field the spec
+gains is kept on decoded records (and written by :meth:`Record.to_json`) without code here.
+
+Timestamps are stored as UTC-aware datetimes; the getters return *naive* UTC wall time, as
+python-auditor does.  Getters return copies: new lists, and Meta/Component/Score views of the
+(never changed) wire structs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, ClassVar, NoReturn, final
+
+import msgspec
+
+from ._parts import (
+    Component,
+    Meta,
+    _no_subclass,
+    components_equal,
+)
+from ._time import UTC, to_utc
+from ._validation import (
+    KNOWN_PLAIN,
+    PLAIN_NAME,
+    check_meta,
+    check_name,
+    is_plain,
+    type_error,
+)
+from ._wire import (
+    RECORD_DECODER,
+    WireComponent,
+    WireRecord,
+    encode,
+    encode_sorted,
+    exact_float,
+    exact_time,
+    plain_time,
+)
+
+__all__ = ["Record", "exact_record", "record_of"]
+
+_datetime = _dt.datetime
+_combine = _datetime.combine
+_plain = PLAIN_NAME.fullmatch
+_known = KNOWN_PLAIN
+_new = object.__new__
+_replace = msgspec.structs.replace
+_EXPONENT_FROM = 1e16  # see _wire.exact_float
+
+
+@final
+class Record:
+    """A single accountable unit: one batch job, one VM, one pilot, ...
+
+    A record has a unique ``record_id``, a ``start_time``, optionally a ``stop_time`` (added with
+    :meth:`with_stop_time`), :class:`Meta` data (:meth:`with_meta`) and any number of
+    :class:`Component` objects (:meth:`with_component`).  Every ``with_*`` method changes the
+    record and returns it, so calls can be chained; arguments are copied, so changing a Meta or
+    Component afterwards does not change the record, and getters return copies.
+
+    Args:
+        record_id: Uniquely identifies the record.  Not blank, at most 256 characters, none of
+            ``/ ( ) " < > \\ { }`` (see :func:`pyauditor.allow_forbidden_characters`).
+        start_time: When the resource became available: a timezone-aware datetime.  Any zone
+            is converted to UTC; a naive datetime is rejected, because it is ambiguous.
+
+    Raises:
+        ValidationError: the record id breaks a rule.
+        TypeError: ``record_id`` is not a str, ``start_time`` is not an aware datetime.
+
+    Example::
+
+        import datetime
+        from pyauditor import Component, Meta, Record, Score
+
+        start = datetime.datetime(2022, 8, 8, 11, 30, tzinfo=datetime.timezone.utc)
+        record = (
+            Record("job-4711", start)
+            .with_meta(Meta().insert("site_id", ["site1"]))
+            .with_component(Component("cpu", 8).with_score(Score("HEPSPEC06", 9.2)))
+            .with_stop_time(start + datetime.timedelta(hours=2))
+        )
+        record.runtime      # 7200
+
+    A constructed record is valid for AUDITOR except possibly its meta, which is checked when
+    the record is sent or queued (or by :meth:`validate`).
+
+    Equality compares every field, ``runtime`` included; meta as a mapping, components in
+    order, score values with a small relative tolerance (see :class:`Score`).  A record whose
+    meta is an empty Meta differs from one without meta.  Records are unhashable.
+    """
+
+    __slots__ = ("_checked", "_w")
+    _w: WireRecord
+    # True if every name was checked here (built here, or validated before sending) and every
+    # value is stored in its exact form (_wire.exact_*); False for a record from a server.
+    _checked: bool
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
+
+    def __init__(self, record_id: str, start_time: _dt.datetime) -> None:
+        # Record ids are unique, so they are not remembered like other names.
+        if type(record_id) is not str or _plain(record_id) is None:
+            record_id = check_name(record_id, "record_id")
+        if start_time.__class__ is not _datetime or start_time.tzinfo is not UTC:
+            start_time = to_utc(start_time, "start_time")
+        micro = start_time.microsecond
+        if micro and not micro % 1000:
+            start_time = exact_time(start_time)
+        self._w = WireRecord(record_id=record_id, components=(), start_time=start_time)
+        self._checked = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> NoReturn:
+        _no_subclass("Record")
+
+    @classmethod
+    def _from_server(cls, obj: object) -> Record:
+        """Wrap one record object decoded from a server response (see ``record_from_server``)."""
+        from ._record_codec import record_from_server
+
+        return record_from_server(obj)
+
+    def with_meta(self, meta: Meta) -> Record:
+        """Set the record's meta data (replacing earlier meta) and return the record itself.
+
+        The Meta is copied: inserting into it afterwards does not change the record.
+
+        Args:
+            meta: The meta data.
+
+        Example::
+
+            record.with_meta(Meta().insert("site_id", ["site1"]))
+        """
+        if type(meta) is not Meta:
+            raise type_error(meta, "Meta")
+        self._w.meta = meta._share()
+        return self
+
+    def with_component(self, component: Component) -> Record:
+        """Add a component and return the record itself.
+
+        Call it once per component; their order is kept.  The component is copied: adding a
+        score to it afterwards does not change the record.
+
+        Args:
+            component: The component to add.
+
+        Example::
+
+            record.with_component(Component("cpu", 8)).with_component(Component("memory", 16384))
+        """
+        if type(component) is not Component:
+            raise type_error(component, "Component")
+        wire = self._w
+        components = wire.components
+        # The component's struct is shared; Component.with_score never changes it.
+        wire.components = (*components, component._w) if components else (component._w,)
+        return self
+
+    def with_stop_time(self, stop_time: _dt.datetime) -> Record:
+        """Set the stop time (replacing an earlier one) and return the record itself.
+
+        Also sets :attr:`runtime` to the whole seconds from start to stop, truncated toward
+        zero.  A stop time before the start time is accepted (the runtime is then negative), as
+        AUDITOR accepts it.
+
+        Args:
+            stop_time: When the resource stopped being available: a timezone-aware datetime,
+                converted to UTC.
+
+        Raises:
+            TypeError: ``stop_time`` is not an aware datetime.
+
+        Example::
+
+            record.with_stop_time(datetime.datetime.now(datetime.timezone.utc))
+        """
+        if stop_time.__class__ is not _datetime or stop_time.tzinfo is not UTC:
+            stop_time = to_utc(stop_time, "stop_time")
+        micro = stop_time.microsecond
+        if micro and not micro % 1000:
+            stop_time = exact_time(stop_time)
+        wire = self._w
+        wire.stop_time = stop_time
+        delta = stop_time - wire.start_time
+        seconds = delta.days * 86400 + delta.seconds
+        # timedelta floors toward -inf; AUDITOR (chrono num_seconds) truncates toward zero.
+        if seconds < 0 and delta.microseconds:
+            seconds += 1
+        wire.runtime = seconds
+        return self
+
+    def to_json(self) -> str:
+        """Return the record as a compact JSON string, byte-identical to python-auditor's.
+
+        Keys are sorted at every level and always present (``null`` when unset); timestamps are
+        UTC with ``Z``; floats are written as serde_json writes them.
+
+        Example::
+
+            Record("r1", start).to_json()
+            # '{"components":[],"meta":null,"record_id":"r1","runtime":null,
+            #   "start_time":"2022-08-08T11:30:00Z","stop_time":null}'   (one line)
+        """
+        wire = self._w if self._checked else self._exact()
+        return encode_sorted(wire).decode()
+
+    def _exact(self) -> WireRecord:
+        """The struct with every value in its exact form (see ``_wire``); stored for next time."""
+        wire = self._w = exact_record(self._w)
+        return wire
+
+    def validate(self) -> Record:
+        """Check the whole record under the current rules and return it.
+
+        Checks what the server will check: the record id, every meta key and value, every
+        component and score name.  A record built by its constructor is valid except possibly
+        for its meta, and sending or queueing a record checks its meta anyway, so this is for
+        finding a bad record before a batch is sent, for checking a record received from a
+        server, or for re-checking after :func:`pyauditor.allow_forbidden_characters` changed
+        the rule.
+
+        Raises:
+            ValidationError: the first rule broken, naming the field and the value.
+
+        Example::
+
+            Record("r1", start).with_meta(Meta().insert("site", [""])).validate()
+            # ValidationError: meta value of key 'site' '' is empty: ...
+        """
+        wire = self._w
+        check_name(wire.record_id, "record_id")
+        if wire.meta is not None:
+            check_meta(wire.meta)
+        for component in wire.components or ():
+            name = component.name
+            if name not in _known and not is_plain(name):
+                check_name(name, "component name")
+            for score in component.scores:
+                name = score.name
+                if name not in _known and not is_plain(name):
+                    check_name(name, "score name")
+        return self
+
+    def _checked_wire(self) -> WireRecord:
+        """The struct to send: every name checked, every value exact.
+
+        A record built here only needs its meta checked (Meta.insert checks types only, as
+        python-auditor does); a record from a server is checked whole, once.
+        """
+        wire = self._w
+        if self._checked:
+            meta = wire.meta
+            if meta is not None:
+                check_meta(meta)
+            return wire
+        self.validate()
+        wire = self._exact()
+        self._checked = True
+        return wire
+
+    @property
+    def record_id(self) -> str:
+        """The record's id."""
+        return self._w.record_id
+
+    @property
+    def meta(self) -> Meta | None:
+        """A copy of the record's meta data, or ``None`` if none was set."""
+        data = self._w.meta
+        if data is None:
+            return None
+        meta = _new(Meta)
+        meta._d = data  # shared until the Meta is changed (copy on write)
+        meta._shared = True
+        return meta
+
+    @property
+    def components(self) -> list[Component] | None:
+        """A new list of copies of the record's components (``[]`` if none were added).
+
+        ``None`` only for a record received from a server that stored none (legacy rows).
+        """
+        wires = self._w.components
+        if wires is None:
+            return None
+        new = _new
+        out = []
+        for wire in wires:
+            component = new(Component)
+            component._w = wire
+            out.append(component)
+        return out
+
+    @property
+    def start_time(self) -> _dt.datetime:
+        """The start time as a *naive* datetime holding UTC wall time (as python-auditor).
+
+        Attach the zone with ``record.start_time.replace(tzinfo=datetime.timezone.utc)``.
+        """
+        start = self._w.start_time
+        return _combine(start.date(), start.time())
+
+    @property
+    def stop_time(self) -> _dt.datetime | None:
+        """The stop time as a naive UTC datetime, or ``None`` if it is not set."""
+        stop = self._w.stop_time
+        return None if stop is None else _combine(stop.date(), stop.time())
+
+    @property
+    def runtime(self) -> int | None:
+        """Whole seconds from start to stop (truncated toward zero), ``None`` without a stop time.
+
+        For a record received from a server this is the server's value.
+        """
+        return self._w.runtime
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Record:
+            return NotImplemented
+        a, b = self._w, other._w
+        if (
+            a.record_id != b.record_id
+            or a.start_time != b.start_time
+            or a.stop_time != b.stop_time
+            or a.runtime != b.runtime
+            or a.meta != b.meta
+        ):
+            return False
+        if a.components is None or b.components is None:
+            return a.components is b.components
+        return components_equal(a.components, b.components)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __repr__(self) -> str:
+        wire = self._w
+        stop = wire.stop_time
+        return (
+            f"Record(record_id={wire.record_id!r}, start_time={plain_time(wire.start_time)!r}, "
+            f"stop_time={None if stop is None else plain_time(stop)!r}, "
+            f"runtime={wire.runtime!r}, meta={self.meta!r}, components={self.components!r})"
+        )
+
+    def __copy__(self) -> Record:
+        copy = _new(Record)
+        # Only the record's own struct is copied: its parts are never changed in place.
+        copy._w = _replace(self._w)
+        copy._checked = self._checked
+        return copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Record:
+        return self.__copy__()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_record_from_json, (encode(self._w), self._checked))
+
+
+def _record_from_json(data: bytes, checked: bool) -> Record:
+    return record_of(exact_record(RECORD_DECODER.decode(data)), checked)
+
+
+def record_of(wire: WireRecord, checked: bool = False) -> Record:
+    """A Record viewing ``wire`` (which it then owns); ``checked``: see ``Record._checked``."""
+    record = _new(Record)
+    record._w = wire
+    record._checked = checked
+    return record
+
+
+def exact_record(wire: WireRecord) -> WireRecord:
+    """``wire`` with every value in its exact form (see ``_wire``): itself if nothing changes."""
+    start = exact_time(wire.start_time)
+    stop = wire.stop_time
+    if stop is not None:
+        stop = exact_time(stop)
+    components = wire.components
+    if components:
+        exact = tuple(map(_exact_component, components))
+        if any(a is not b for a, b in zip(exact, components, strict=True)):
+            components = exact
+    if start is wire.start_time and stop is wire.stop_time and components is wire.components:
+        return wire
+    return _replace(wire, start_time=start, stop_time=stop, components=components)
+
+
+def _exact_component(component: WireComponent) -> WireComponent:
+    scores = component.scores
+    if not any(s.value >= _EXPONENT_FROM and s.value.__class__ is float for s in scores):
+        return component
+    return _replace(
+        component, scores=tuple(_replace(s, value=exact_float(s.value)) for s in scores)
+    )
