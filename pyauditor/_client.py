@@ -44,6 +44,7 @@ from ._records import (
     records_wire_json,
 )
 from ._time import format_offset, to_naive_utc
+from ._wire import gc_paused
 
 if TYPE_CHECKING:
     from ._builder import ClientSettings
@@ -323,10 +324,12 @@ class AuditorClient(_ClientBase):
             records: list[Record] = []
             extend = records.extend
             decoder = record_stream_decoder()
-            async with self._open_stream(path, whole_timeout=True) as chunks:
-                async for chunk in chunks:
-                    extend(decoder.feed(chunk))
-            extend(decoder.finish())
+            # A bounded result (whole-request timeout): see gc_paused for why.
+            with gc_paused():
+                async with self._open_stream(path, whole_timeout=True) as chunks:
+                    async for chunk in chunks:
+                        extend(decoder.feed(chunk))
+                extend(decoder.finish())
             return records
 
         return await self._with_retries(attempt)
@@ -633,8 +636,10 @@ class AuditorClientBlocking(_ClientBase):
     def _query(self, path: str) -> list[Record]:
         def attempt() -> list[Record]:
             records: list[Record] = []
-            for batch in self._record_batches(path, whole_timeout=True):
-                records += batch
+            # A bounded result (whole-request timeout): see gc_paused for why.
+            with gc_paused():
+                for batch in self._record_batches(path, whole_timeout=True):
+                    records += batch
             return records
 
         return self._with_retries(attempt)

@@ -223,9 +223,12 @@ class Component:
     @property
     def scores(self) -> list[Score]:
         """A new list of the component's scores, in the order they were attached."""
+        wires = self._w.scores
+        if not wires:
+            return []
         new = _new
         out = []
-        for wire in self._w.scores:
+        for wire in wires:
             score = new(Score)
             score._w = wire
             out.append(score)
