@@ -31,7 +31,7 @@ import msgspec
 from ._errors import ResponseDecodeError, StreamDecodeError, ValidationError
 from ._json import json_type_name
 from ._parts import MetaData
-from ._record import Record, record_of
+from ._record import SERVER_RECORD, Record, record_of
 from ._stream import ObjectStreamDecoder, parse_error_reason
 from ._time import UTC, parse_response_timestamp_utc
 from ._validation import MAX_AMOUNT, describe, type_error
@@ -69,7 +69,7 @@ AUDITOR refuses request bodies over 2 MiB, so no record it stores comes near it;
 grows past it is a broken or hostile stream, and failing then keeps memory bounded.
 """
 
-_new = object.__new__
+_replace = msgspec.structs.replace
 _INF = float("inf")
 # How much the fast path buffers without seeing a record boundary before it hands over.
 _FAST_PENDING = 1024 * 1024
@@ -616,7 +616,8 @@ class RecordStreamDecoder:
             return None
         if len(wires) != boundaries + 1:
             return None
-        new = _new
+        replace = _replace
+        template = SERVER_RECORD
         records: list[Record] = []
         append = records.append
         for wire in wires:
@@ -625,10 +626,7 @@ class RecordStreamDecoder:
             if start.tzinfo is not UTC or (stop is not None and stop.tzinfo is not UTC):
                 append(_utc_record(wire))
                 continue
-            record = new(Record)
-            record._w = wire
-            record._checked = False
-            append(record)
+            append(replace(template, _w=wire))
         self._index += len(records)
         self._offset += len(run)
         return records
