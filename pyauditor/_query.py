@@ -29,6 +29,7 @@ from urllib.parse import quote_plus
 
 import msgspec
 
+from ._grammar import OPERATOR_NAMES as _OPERATORS
 from ._time import UTC, to_utc
 from ._validation import check_str, check_str_list, check_u8, check_u64, type_error
 
@@ -46,7 +47,6 @@ _datetime = _dt.datetime
 _new = object.__new__
 _MAX_U64 = 2**64 - 1
 _SAFE = re.compile(r"[A-Za-z0-9*\-._]*").fullmatch
-_OPERATORS = ("gt", "lt", "gte", "lte", "equals")
 
 # Positions of the top-level fields in the query string.
 _RECORD_ID, _START_TIME, _STOP_TIME, _RUNTIME, _META, _COMPONENT, _SORT_BY, _LIMIT = range(8)

@@ -7,7 +7,10 @@ Names
       ``str::trim`` definition; a zero-width space is *not* whitespace);
     * have at most 256 extended grapheme clusters (user-perceived characters, UAX #29), so
       ``"e\\u0301" * 256`` (512 code points) is fine;
-    * be encodable as UTF-8 (no lone surrogates such as ``"\\ud800"``);
+    * be storable in PostgreSQL ``text``/``jsonb``, AUDITOR's database: encodable as UTF-8 (no
+      lone surrogates such as ``"\\ud800"``) and without the NUL character ``"\\x00"``, the only
+      valid character PostgreSQL cannot hold (AUDITOR accepts both, then fails the insert
+      with ``500 UNEXPECTED_ERROR``, so a queued record would be retried forever);
     * not contain any of the characters ``/ ( ) " < > \\ { }`` -- the rule python-auditor
       documents.  It is enforced by default.  AUDITOR servers 0.7 and newer accept these
       characters, and python-auditor 0.11 never enforced the rule, so it can be relaxed for the
@@ -124,6 +127,7 @@ _RULE_LENGTH = (
     f"a name may have at most {MAX_NAME_GRAPHEMES} characters (extended grapheme clusters)"
 )
 _RULE_SURROGATE = "a name must be valid Unicode (encodable as UTF-8)"
+_RULE_NUL = "a name must not contain NUL (U+0000), which AUDITOR's PostgreSQL cannot store"
 _RULE_FORBIDDEN = (
     f"names must not contain any of {' '.join(FORBIDDEN_CHARACTERS)} "
     "(AUDITOR servers 0.7 and newer accept them: call pyauditor.allow_forbidden_characters() "
@@ -219,6 +223,9 @@ def check_str(value: object) -> str:
 
 def _name_problem(value: str, strict: bool) -> tuple[str, str] | None:
     """Return ``(what is wrong, rule)`` for an invalid name, ``None`` for a valid one."""
+    nul = value.find("\0")
+    if nul >= 0:
+        return (f"contains the NUL character at index {nul}", _RULE_NUL)
     surrogate = _SURROGATE.search(value)
     if surrogate is not None:
         return (
@@ -268,7 +275,8 @@ def check_name(value: object, field: str, label: str | None = None) -> str:
 def is_valid_server_name(value: object) -> bool:
     """True if an AUDITOR 0.7+ server accepts ``value`` as a name.
 
-    The server's rule: a str, valid Unicode, not blank, at most 256 extended grapheme clusters.
+    The server's rule: a str, valid Unicode without NUL (which PostgreSQL cannot store), not
+    blank, at most 256 extended grapheme clusters.
     The forbidden-character rule is not part of it, whatever :func:`allow_forbidden_characters`
     says: it describes what clients send, not what servers store.
     """

@@ -27,6 +27,7 @@ from pyauditor import (
     SortBy,
     Value,
 )
+from pyauditor._grammar import FILTER_FIELDS, OPERATOR_NAMES
 from pyauditor._json import dumps_exact
 from pyauditor._records import record_add_body, record_from_server, record_update_body
 from pyauditor._validation import is_valid_server_name
@@ -144,17 +145,8 @@ def test_to_json_and_bodies_parse_back(
 
 # -- query strings -------------------------------------------------------------------------
 
-OPERATORS = ("gt", "lt", "gte", "lte", "equals")
-FIELDS = (
-    "record_id",
-    "start_time",
-    "stop_time",
-    "runtime",
-    "meta",
-    "component",
-    "sort_by",
-    "limit",
-)
+OPERATORS = OPERATOR_NAMES
+FIELDS = FILTER_FIELDS
 
 times = st.datetimes(
     min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=zones

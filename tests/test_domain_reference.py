@@ -171,6 +171,11 @@ def test_random_records_and_queries_match_the_reference(
             assert isinstance(value, ValidationError), f"{where}: {value!r}"
             rejected += 1
             continue
+        if raised and isinstance(value, ValidationError) and "NUL" in str(value):
+            # Deliberate: AUDITOR's PostgreSQL cannot store NUL, so the reference's records
+            # with one could never be stored (issue 14 item 8).
+            rejected += 1
+            continue
         assert not raised, f"{where}: the reference accepts it, we raised {value!r}"
         reference_value = expected.unwrap()
         if where.endswith(".build()") and value != reference_value:

@@ -90,6 +90,9 @@ NOT_FINITE = raises(ValidationError, "score value", "finite number >= 0")
 # A lone surrogate can never be sent (python-auditor failed with UnicodeEncodeError); ours is a
 # ValidationError (also a ValueError) that names the character.
 SURROGATE = raises(ValidationError, "record_id", "lone surrogate '\\ud800'")
+# NUL cannot be stored by AUDITOR's PostgreSQL (python-auditor accepted it, the server then
+# answered 500 forever); issue 14 item 8.
+NUL = raises(ValidationError, "record_id", "NUL character at index 0", "PostgreSQL")
 
 VECTOR_JSON = {
     v["python"]: v.get("result_repr") for v in VECTORS["constructor_and_validation_vectors"]
@@ -110,6 +113,7 @@ DEVIATIONS: dict[str, Check] = {
     "Record('r', t0).with_component(Component('c', 1).with_score(Score('s', float('inf'))))"
     ".to_json()": NOT_FINITE,
     "Record('\\ud800', t0).to_json()": SURROGATE,
+    "Record('\\x00', t0).to_json()": NUL,
     # constructor_and_validation_vectors
     "Record('r1')": raises(TypeError, "missing 1 required positional argument: 'start_time'"),
     "Record('r1', dt.datetime(2022, 8, 8, 11, 30))": NAIVE,

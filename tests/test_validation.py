@@ -27,6 +27,7 @@ from pyauditor._validation import (
     is_plain,
     is_valid_server_name,
 )
+from pyauditor.testing import AuditorTestServer
 
 UTC = dt.UTC
 T0 = dt.datetime(2022, 8, 8, 11, 30, tzinfo=UTC)
@@ -63,7 +64,6 @@ def strict() -> Iterator[None]:
         "e\u0301" * 256,  # 512 code points, 256 grapheme clusters
         "\U0001f600" * 256,
         "\U0001f468\u200d\U0001f469\u200d\U0001f467" * 256,  # ZWJ clusters
-        "x\x00y",
         "ü,;&=?# ~",
         "site_1.example-org:8443@[v]",
     ],
@@ -89,6 +89,9 @@ def test_valid_names(name: str) -> None:
         ("\U0001f600" * 257, "is too long"),
         ("\ud800", "lone surrogate"),
         ("ok\udfffok", "lone surrogate"),
+        ("x\x00y", "contains the NUL character at index 1"),
+        ("\x00", "NUL character"),
+        ("a" * 300 + "\x00", "NUL character at index 300"),
     ],
 )
 def test_invalid_names(name: str, what: str) -> None:
@@ -150,6 +153,42 @@ def test_meta_is_checked_when_sent_not_when_built(strict: None) -> None:
     record = Record("r1", T0).with_meta(Meta().insert("site", ["a", "(b)"]))
     with pytest.raises(ValidationError, match=r"meta value of key 'site' '\(b\)' contains"):
         record.validate()
+
+
+@pytest.mark.parametrize("relax", [False, True])
+def test_nul_is_refused_everywhere_before_anything_is_sent(
+    relax: bool, auditor_server: AuditorTestServer
+) -> None:
+    """Issue 14 item 8: AUDITOR answers a NUL with 500 (PostgreSQL cannot store it), so a
+    record holding one could never be delivered; every name position refuses it up front."""
+    before = pyauditor.forbidden_characters_allowed()
+    pyauditor.allow_forbidden_characters(relax)
+    try:
+        for make, field in [
+            (lambda: Record("job\x0042", T0), "record_id"),
+            (lambda: Component("cpu\x00", 1), "component name"),
+            (lambda: Score("\x00HEPSPEC", 1.0), "score name"),
+        ]:
+            with pytest.raises(ValidationError, match="NUL") as info:
+                make()
+            assert info.value.field == field
+            assert "PostgreSQL" in info.value.rule
+        client = pyauditor.AuditorClientBuilder().connection_string(auditor_server.url)
+        blocking = client.build_blocking()
+        for meta, field in [
+            (Meta().insert("site\x00", ["a"]), "meta key"),
+            (Meta().insert("site", ["a", "b\x00"]), "meta value"),
+        ]:
+            record = Record("r1", T0).with_meta(meta)  # accepted when built, as in python-auditor
+            with pytest.raises(ValidationError, match="NUL character") as info:
+                blocking.add(record)
+            assert info.value.field == field
+            with pytest.raises(ValidationError, match="NUL character"):
+                blocking.bulk_insert([Record("r0", T0), record])
+        assert auditor_server.requests == []
+        assert auditor_server.count() == 0
+    finally:
+        pyauditor.allow_forbidden_characters(before)
 
 
 def test_switch_from_code(strict: None) -> None:

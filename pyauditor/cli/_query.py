@@ -36,6 +36,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
+from .._grammar import OPERATOR_BY_SYMBOL as _OPERATOR_NAMES
+from .._grammar import SORT_COLUMNS as SORT_FIELDS
+from .._grammar import SORT_DIRECTIONS
 from .._query import (
     ComponentQuery,
     MetaOperator,
@@ -51,9 +54,8 @@ from ._common import UsageError, int_at_least
 __all__ = ["FORMATS", "add_filter_options", "build_query", "write_records"]
 
 FORMATS = ("table", "json", "ndjson", "csv")
-SORT_FIELDS = ("start_time", "stop_time", "runtime", "record_id")
-_COMPONENT = re.compile(r"\s*([^<>=]+?)\s*(>=|<=|==|=|>|<)\s*(\d+)\s*")
-_OPERATOR_NAMES = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt", "=": "equals", "==": "equals"}
+_SYMBOLS = "|".join(map(re.escape, _OPERATOR_NAMES))
+_COMPONENT = re.compile(rf"\s*([^<>=]+?)\s*({_SYMBOLS})\s*(\d+)\s*")
 _TABLE_SAMPLE = 50
 """Rows a table waits for to size its columns; later rows use those widths."""
 
@@ -84,7 +86,7 @@ def _sort(text: str) -> tuple[str, bool]:
         raise argparse.ArgumentTypeError(
             f"cannot sort by {field!r}; choose one of {', '.join(SORT_FIELDS)}"
         )
-    if direction not in ("", "asc", "desc"):
+    if direction not in ("", *SORT_DIRECTIONS):
         raise argparse.ArgumentTypeError(f"the direction must be asc or desc, got {direction!r}")
     return field, direction == "desc"
 

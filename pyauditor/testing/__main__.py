@@ -8,12 +8,14 @@ both share :func:`add_server_arguments` and :func:`serve`.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from ._rbac import RbacConfig
 from ._server import AuditorTestServer
 
 __all__ = ["add_server_arguments", "main", "serve"]
@@ -31,9 +33,28 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", help="server private key (PEM)")
     parser.add_argument("--tls-ca", help="CA that client certificates must chain to (PEM)")
     parser.add_argument(
+        "--tls-only",
+        action="store_true",
+        help="serve HTTPS only: no plain HTTP listener (AUDITOR always keeps one open)",
+    )
+    parser.add_argument(
         "--ignore-record-exists",
         action="store_true",
         help="answer duplicates with 200 and a warning (ignore_record_exists_error)",
+    )
+    parser.add_argument(
+        "--rbac",
+        metavar="FILE",
+        help="enforce RBAC on the HTTPS listener with AUDITOR's rbac_config, as JSON: "
+        '{"write_access_cn": [...], "read_access_cn": [...], "data_access_rules": '
+        '[{"reader_cn": ..., "meta_info": {...}}], ...}',
+    )
+    parser.add_argument(
+        "--rbac-enforced-by",
+        choices=("ignore_record_exists_error", "enforce_rbac"),
+        default="ignore_record_exists_error",
+        help="the flag that switches RBAC on; AUDITOR 0.11 reads ignore_record_exists_error"
+        " (default, as AUDITOR does), enforce_rbac is the intended behaviour",
     )
 
 
@@ -51,6 +72,7 @@ def serve(args: argparse.Namespace) -> None:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    rbac = None if args.rbac is None else _read_rbac(args.rbac)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server = AuditorTestServer(
@@ -61,10 +83,26 @@ def serve(args: argparse.Namespace) -> None:
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
         tls_port=args.tls_port,
+        tls_only=args.tls_only,
         ignore_record_exists_error=args.ignore_record_exists,
+        rbac=rbac,
+        rbac_enforced_by=args.rbac_enforced_by,
     ).start()
     try:
-        print(f"AUDITOR test server listening on {server.url}", flush=True)
+        if (
+            server.tls_url is not None
+            and server.ignore_record_exists_error
+            and args.rbac_enforced_by == "ignore_record_exists_error"
+            and (rbac is None or not rbac.enforce_rbac)
+        ):
+            print(
+                "note: as in AUDITOR 0.11, --ignore-record-exists switches RBAC on, and without"
+                " --rbac every HTTPS request is answered 500 Enforcer not initialized",
+                file=sys.stderr,
+                flush=True,
+            )
+        if not server.tls_only:
+            print(f"AUDITOR test server listening on {server.url}", flush=True)
         if server.tls_url is not None:
             print(f"AUDITOR test server listening on {server.tls_url} (mutual TLS)", flush=True)
         while not stop.wait(0.5):
@@ -72,6 +110,23 @@ def serve(args: argparse.Namespace) -> None:
     finally:
         server.stop()
     print("AUDITOR test server stopped", flush=True)
+
+
+def _read_rbac(path: str) -> RbacConfig:
+    """An :class:`RbacConfig` from a JSON file with AUDITOR's ``rbac_config`` keys.
+
+    Raises:
+        ValueError: the file cannot be read or does not describe an ``rbac_config``.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"--rbac {path}: {err}") from None
+    try:
+        return RbacConfig.from_mapping(data)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--rbac {path}: {err}") from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 from urllib.parse import unquote_to_bytes
 
@@ -17,8 +17,16 @@ from ._faults import Action, Close, Delay, FaultRules, RecordsFormat, Reset, Res
 from ._http import BodyTooLarge, HttpRequest, HttpResponse
 from ._names import is_valid_name
 from ._qs import QueryError, parse_filters
+from ._rbac import Enforcer, MetaDenied, Panic, enforce_meta_filtering, request_scheme
 from ._serde import IncomingRecord, JsonBodyError, read_record, read_records, read_update
-from ._store import DatabaseError, InsertOutcome, Store, UpdateOutcome, prepare_row
+from ._store import (
+    DatabaseError,
+    InsertOutcome,
+    QueryTooComplex,
+    Store,
+    UpdateOutcome,
+    prepare_row,
+)
 
 __all__ = ["App"]
 
@@ -54,6 +62,11 @@ def _not_found() -> HttpResponse:
     return _plain(404, _NOT_FOUND_TEXT)
 
 
+def _dropped() -> HttpResponse:
+    """AUDITOR panicked: the connection closes without an answer."""
+    return HttpResponse(500, silent="close", close=True)
+
+
 def _requote(path: str) -> str:
     """actix-router's path re-quoting: ``%XX`` is decoded except ``%2F``, ``%25``, ``%2B``."""
     if "%" not in path:
@@ -87,10 +100,18 @@ class App:
         faults: FaultRules,
         *,
         ignore_record_exists_error: bool = False,
+        rbac_enforcer: Enforcer | None = None,
+        enforce_rbac: bool = False,
+        rbac_flag_is_ignore_flag: bool = True,
     ) -> None:
         self.store = store
         self.faults = faults
         self.ignore_record_exists_error = ignore_record_exists_error
+        # The casbin enforcer, built only with TLS and `enforce_rbac`, as AUDITOR builds it.
+        self.rbac_enforcer = rbac_enforcer
+        self.enforce_rbac = enforce_rbac
+        # AUDITOR 0.11's middleware reads its "enforce" flag from ignore_record_exists_error.
+        self.rbac_flag_is_ignore_flag = rbac_flag_is_ignore_flag
         # Set when the server stops, so that injected delays end at once.
         self.stopping = threading.Event()
 
@@ -120,7 +141,7 @@ class App:
             return self._route(request, action.format)
         if isinstance(action, Respond):
             if action.process:
-                self._route(request, None)
+                _close_stream(self._route(request, None))
             else:
                 _read_quietly(request)
             return self._respond(action)
@@ -159,7 +180,25 @@ class App:
 
     # -- routing -----------------------------------------------------------------------------
 
+    def _rbac_applies(self, request: HttpRequest) -> bool:
+        enforce = (
+            self.ignore_record_exists_error if self.rbac_flag_is_ignore_flag else self.enforce_rbac
+        )
+        return enforce and request_scheme(request).lower() == "https"
+
     def _route(self, request: HttpRequest, records_format: str | None) -> HttpResponse:
+        # The RBAC middleware wraps the whole app: it runs before routing.
+        allowed_meta: dict[str, list[str]] | None = None
+        if self._rbac_applies(request):
+            if self.rbac_enforcer is None:
+                return _plain(500, b"Enforcer not initialized", _TEXT)
+            try:
+                outcome = self.rbac_enforcer.authorize(request, request.path)
+            except Panic:
+                return _dropped()
+            if isinstance(outcome, tuple):
+                return _plain(outcome[0], outcome[1], _TEXT)
+            allowed_meta = outcome
         path = _requote(request.path)
         method = request.method
         if path == "/record":
@@ -172,7 +211,7 @@ class App:
             if method == "POST":
                 return self._bulk_add(request)
             if method == "GET":
-                return self._query(request, records_format or "concatenated")
+                return self._query(request, records_format or "concatenated", allowed_meta)
             return HttpResponse(405, [("allow", "POST, GET")])
         if method != "GET":
             # Routes registered with App::route carry their method guard on the resource, so
@@ -266,13 +305,31 @@ class App:
             return _plain(500, _GET_ONE_ERROR, _JSON)
         return _plain(200, text.encode(), _JSON)
 
-    def _query(self, request: HttpRequest, records_format: str) -> HttpResponse:
+    def _query(
+        self,
+        request: HttpRequest,
+        records_format: str,
+        allowed_meta: dict[str, list[str]] | None,
+    ) -> HttpResponse:
         try:
             filters = parse_filters(request.query)
         except QueryError as err:
             return _plain(400, dumps({"error": str(err)}).encode(), _JSON)
-        rows = self.store.query(filters)
-        return HttpResponse(200, [("content-type", _JSON)], stream=_encode(rows, records_format))
+        if allowed_meta is not None:
+            try:
+                enforce_meta_filtering(filters, allowed_meta)
+            except MetaDenied as err:
+                return _plain(500, dumps({"error": str(err)}).encode(), _JSON)
+            except Panic:
+                return _dropped()
+        try:
+            rows = self.store.query(filters)
+        except QueryTooComplex as err:
+            message = f"the query is too large for the embedded server's SQLite database: {err}"
+            return _plain(400, dumps({"error": message}).encode(), _JSON)
+        return HttpResponse(
+            200, [("content-type", _JSON)], stream=_RecordsBody(rows, records_format)
+        )
 
 
 class _Answer(Exception):
@@ -281,26 +338,44 @@ class _Answer(Exception):
         self.response = response
 
 
-def _encode(rows: Iterator[str], records_format: str) -> Iterator[bytes]:
-    """The body of ``GET /records`` in the chosen format, one piece per record."""
-    try:
-        if records_format == "array":
-            yield b"["
-            first = True
-            for row in rows:
-                yield (row if first else "," + row).encode()
-                first = False
-            yield b"]"
-        elif records_format == "ndjson":
-            for row in rows:
-                yield (row + "\n").encode()
-        else:
-            for row in rows:
-                yield row.encode()
-    finally:
-        close = getattr(rows, "close", None)
+class _RecordsBody:
+    """The body of ``GET /records`` in the chosen format, one piece per record.
+
+    Closing it releases the query's database connection, also when it was never started (a
+    generator's ``finally`` would not run then).
+    """
+
+    def __init__(self, rows: Iterator[str], records_format: str) -> None:
+        self._rows = rows
+        self._pieces = _pieces(rows, records_format)
+
+    def __iter__(self) -> _RecordsBody:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        self._pieces.close()
+        close = getattr(self._rows, "close", None)
         if close is not None:
             close()
+
+
+def _pieces(rows: Iterator[str], records_format: str) -> Generator[bytes]:
+    if records_format == "array":
+        yield b"["
+        first = True
+        for row in rows:
+            yield (row if first else "," + row).encode()
+            first = False
+        yield b"]"
+    elif records_format == "ndjson":
+        for row in rows:
+            yield (row + "\n").encode()
+    else:
+        for row in rows:
+            yield row.encode()
 
 
 def _close_stream(response: HttpResponse) -> None:

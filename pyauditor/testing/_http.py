@@ -1,17 +1,25 @@
-"""A small threaded HTTP/1.1 server: one accept thread per listener, one thread per connection.
+"""A small threaded HTTP/1.1 server: one accept thread per listener, a bounded pool of workers.
 
 It is written on plain sockets (no ``http.server``) because the embedded AUDITOR needs things
 the standard handler hides or changes: the raw request target (``http.server`` rewrites a
 leading ``//``), chunked request bodies, chunked streamed answers, body limits checked before a
 body is read, TLS handshakes off the accept thread, and fault injection at the byte level
 (resets after a number of bytes, truncated streams, refused connections).
+
+It is also built to outlive hostile clients and an exhausted machine: every request must
+arrive whole within a deadline (a client trickling bytes cannot hold a worker), workers are
+bounded (:mod:`._workers`), a saturated server answers ``503`` from the accept loop, and the
+accept loop survives anything (no threads left, no file descriptors left, no memory).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import logging
-import select
+import os
+import selectors
 import socket
 import ssl
 import struct
@@ -24,18 +32,52 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import BinaryIO, cast
 
-__all__ = ["BodyTooLarge", "HttpRequest", "HttpResponse", "Listener"]
+from ._workers import WorkerPool
+
+__all__ = [
+    "BodyTooLarge",
+    "HttpRequest",
+    "HttpResponse",
+    "Listener",
+    "RequestTimeout",
+    "Timeouts",
+]
 
 _log = logging.getLogger("pyauditor.testing")
 
 _MAX_LINE = 65_536
 _MAX_HEADERS = 100
-_KEEP_ALIVE_S = 5.0  # actix-web's default keep-alive
-_REQUEST_TIMEOUT_S = 30.0
 _STREAM_CHUNK = 32_768
 # An unread body up to this size is read and dropped so that the client, still sending, sees
 # the answer (a 413 for example) instead of a reset; a larger one ends the connection.
 _DRAIN_LIMIT = 64 << 20
+# An idle keep-alive connection checks this often whether connections wait for its worker.
+_IDLE_POLL_S = 0.5
+# A refused connection (503) is read and dropped for this long before it is closed, so that
+# closing it with unread request bytes does not reset it before the client reads the 503.
+_LINGER_S = 2.0
+_MAX_LINGERING = 256
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nretry-after: 1\r\n"
+    b"connection: close\r\n\r\n"
+)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the server waits for its clients, in seconds.
+
+    Attributes:
+        keep_alive: For the first byte of the next request on an open connection (actix-web's
+            default keep-alive is 5 s); then the connection is closed.
+        request: For a whole request, head and body, from its first byte, and for a TLS
+            handshake; then the answer is ``408`` and the connection is closed.
+        write: For any progress while sending an answer; then the connection is dropped.
+    """
+
+    keep_alive: float = 5.0
+    request: float = 30.0
+    write: float = 30.0
 
 
 class BodyTooLarge(Exception):
@@ -51,7 +93,48 @@ class BodyTooLarge(Exception):
 
 
 class BadRequest(Exception):
-    """The request is not valid HTTP/1.1; the connection is answered with 400 and closed."""
+    """The request is not valid HTTP/1.1; the connection is answered with ``status`` and closed."""
+
+    status = 400
+
+
+class RequestTimeout(BadRequest):
+    """The request did not arrive whole in time (:attr:`Timeouts.request`)."""
+
+    status = 408
+
+
+class _Unsupported(BadRequest):
+    """A transfer coding this server does not implement."""
+
+    status = 501
+
+
+class _SocketReader(io.RawIOBase):
+    """Reads a socket under a deadline that the connection moves from phase to phase.
+
+    ``socket.makefile`` cannot do this: its reads only know a per-call timeout (a client
+    sending one byte every few seconds never trips it), and after one timeout it refuses to
+    read again.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self.deadline = time.monotonic()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise RequestTimeout("request timeout")
+        self._sock.settimeout(remaining)
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:
+            raise RequestTimeout("request timeout") from None
 
 
 class _Body:
@@ -142,6 +225,9 @@ class HttpRequest:
     headers: list[tuple[str, str]]
     tls: bool
     body_reader: _Body
+    # The client certificate's subject: its first CN, "" when it has none; None without a
+    # certificate (the plain listener).
+    client_cn: str | None = None
 
     @property
     def path(self) -> str:
@@ -280,8 +366,42 @@ def _reset(sock: socket.socket) -> None:
         sock.close()
 
 
+class _Connection:
+    """An accepted connection waiting for (or served by) a worker."""
+
+    __slots__ = ("conn", "listener")
+
+    def __init__(self, listener: Listener, conn: socket.socket) -> None:
+        self.listener = listener
+        self.conn = conn
+
+    def run(self) -> None:
+        self.listener._serve(self.conn)
+
+    def discard(self) -> None:
+        self.listener._forget(self.conn)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+def _first_cn(sock: ssl.SSLSocket) -> str | None:
+    cert = sock.getpeercert()
+    if not cert:
+        return None
+    subject = cast(tuple[tuple[tuple[str, str], ...], ...], cert.get("subject", ()))
+    for rdn in subject:
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return ""
+
+
 class Listener:
-    """One listening socket (plain or TLS) and the connections it accepted."""
+    """One listening socket (plain or TLS) and the connections it accepted.
+
+    Accepted connections are served by ``pool``'s workers; when the pool is full they are
+    answered ``503`` (plain HTTP) or closed (TLS) by the accept thread itself.
+    """
 
     def __init__(
         self,
@@ -291,25 +411,45 @@ class Listener:
         sink: ExchangeSink,
         ssl_context: ssl.SSLContext | None = None,
         capture_bodies: bool = False,
+        *,
+        pool: WorkerPool,
+        timeouts: Timeouts,
     ) -> None:
         self.host = host
         self.capture_bodies = capture_bodies
         self.handler = handler
         self.sink = sink
         self.ssl_context = ssl_context
+        self.pool = pool
+        self.timeouts = timeouts
         self._sock: socket.socket | None = self._bind(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.down_mode: str | None = None
+        self.refused = 0  # connections answered 503 (or closed) because the pool was full
         self._stopping = False
         self._want_closed = False
         self._closed = threading.Event()
         self._connections: set[socket.socket] = set()
-        self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._accept_loop, name=f"pyauditor-accept-{self.port}", daemon=True
-        )
-        self._thread.start()
+        self._registered: socket.socket | None = None
+        self._lingering: dict[socket.socket, float] = {}
+        # Made here, not in the accept thread: if they cannot be made, start() says so.
+        self._spare: int | None = None
+        self._selector: selectors.BaseSelector | None = None
+        try:
+            self._selector = selectors.DefaultSelector()
+            self._spare = _open_spare()
+            self._thread = threading.Thread(
+                target=self._accept_loop, name=f"pyauditor-accept-{self.port}", daemon=True
+            )
+            self._thread.start()
+        except BaseException:
+            self._sock.close()
+            if self._selector is not None:
+                self._selector.close()
+            if self._spare is not None:
+                os.close(self._spare)
+            raise
 
     @staticmethod
     def _bind(host: str, port: int) -> socket.socket:
@@ -320,6 +460,9 @@ class Listener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(address)
             sock.listen(128)
+            # The accept loop waits in select(); a connection that vanished in between must not
+            # block it in accept().
+            sock.setblocking(False)
         except BaseException:
             sock.close()
             raise
@@ -357,80 +500,201 @@ class Listener:
                 conn.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
+        """Stop accepting and drop the open connections (the pool's workers then end)."""
         with self._lock:
             self._stopping = True
-        self._thread.join(5)
+        if self._thread is not threading.current_thread():
+            self._thread.join(5)
         self.drop_connections()
-        with self._lock:
-            threads = list(self._threads)
-        deadline = time.monotonic() + 5
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- accepting ---------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
         try:
-            self._accept_until_stopped()
+            while not self._stopping:
+                try:
+                    self._accept_step()
+                except Exception:
+                    # Whatever happens (no memory, no descriptors, a bug), the listener lives
+                    # as long as the server: log, breathe, go on.
+                    _log.exception("pyauditor.testing: accept loop error")
+                    time.sleep(0.05)
         finally:
             with self._lock:
                 sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
+            for conn in list(self._lingering):
+                self._end_lingering(conn)
+            if self._selector is not None:
+                self._selector.close()
+            if self._spare is not None:
+                os.close(self._spare)
             self._closed.set()
 
-    def _accept_until_stopped(self) -> None:
-        while not self._stopping:
-            if self._want_closed:
-                with self._lock:
-                    sock, self._sock = self._sock, None
-                    self._want_closed = False
-                if sock is not None:
-                    sock.close()
-                self._closed.set()
-            sock = self._sock
-            if sock is None:
-                time.sleep(0.02)
-                continue
-            try:
-                ready, _, _ = select.select([sock], [], [], 0.05)
-                if not ready:
-                    continue
-                conn, _ = sock.accept()
-            except (OSError, ValueError):
-                continue
-            mode = self.down_mode
-            if mode == "reset":
-                _reset(conn)
-                continue
+    def _watch(self, sock: socket.socket | None) -> None:
+        """Make the selector watch ``sock`` (``None``: no listening socket) for connections."""
+        assert self._selector is not None
+        if sock is self._registered:
+            return
+        if self._registered is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(self._registered)
+        self._registered = None
+        if sock is not None:
+            self._selector.register(sock, selectors.EVENT_READ)
+            self._registered = sock
+
+    def _accept_step(self) -> None:
+        assert self._selector is not None
+        if self._want_closed:
+            with self._lock:
+                sock, self._sock = self._sock, None
+                self._want_closed = False
+            self._watch(None)
+            if sock is not None:
+                sock.close()
+            self._closed.set()
+        sock = self._sock
+        self._watch(sock)
+        if sock is None and not self._lingering:
+            time.sleep(0.02)
+            return
+        events = self._selector.select(0.05)
+        for key, _ in events:
+            if key.fileobj is sock:
+                assert sock is not None
+                self._accept(sock)
+            else:
+                self._linger_read(cast(socket.socket, key.fileobj))
+        if self._lingering:
+            now = time.monotonic()
+            for conn, until in list(self._lingering.items()):
+                if until <= now:
+                    self._end_lingering(conn)
+
+    def _accept(self, sock: socket.socket) -> None:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return
+        except OSError as err:
+            if err.errno in (errno.EMFILE, errno.ENFILE):
+                self._shed(sock)
+            elif err.errno in (errno.ENOBUFS, errno.ENOMEM):
+                time.sleep(0.05)
+            return  # ECONNABORTED and the like: that client is gone
+        self._dispatch(conn)
+
+    def _shed(self, sock: socket.socket) -> None:
+        """Out of file descriptors: answer one waiting client ``503`` through the spare one.
+
+        Without this the connection stays in the backlog, select() reports it again at once,
+        and the loop spins at full CPU while clients hang.
+        """
+        if self._spare is None:
+            time.sleep(0.05)
+            self._spare = _open_spare()
+            return
+        os.close(self._spare)
+        self._spare = None
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            pass
+        else:
+            self.refused += 1
+            with contextlib.suppress(OSError):
+                if self.ssl_context is None:
+                    conn.setblocking(False)
+                    conn.send(_BUSY)
+            conn.close()
+        self._spare = _open_spare()
+
+    def _dispatch(self, conn: socket.socket) -> None:
+        mode = self.down_mode
+        if mode == "reset":
+            _reset(conn)
+            return
+        if mode is not None:
+            conn.close()
+            return
+        try:
+            conn.setblocking(True)
             # Answers go out as a head and a body write; with Nagle's algorithm the second
             # write waits for the client's delayed ACK, about 40 ms per answer.
             with contextlib.suppress(OSError):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if mode is not None:
-                conn.close()
-                continue
-            thread = threading.Thread(
-                target=self._serve, args=(conn,), name="pyauditor-connection", daemon=True
-            )
             with self._lock:
                 self._connections.add(conn)
-                self._threads.add(thread)
-            thread.start()
+            accepted = self.pool.submit(_Connection(self, conn))
+        except BaseException:
+            self._forget(conn)
+            conn.close()
+            raise
+        if not accepted:
+            self._forget(conn)
+            self._refuse(conn)
+
+    def _refuse(self, conn: socket.socket) -> None:
+        """The pool is full: ``503`` on plain HTTP (a TLS handshake would need a worker)."""
+        self.refused += 1
+        if self.ssl_context is not None or len(self._lingering) >= _MAX_LINGERING:
+            with contextlib.suppress(OSError):
+                if self.ssl_context is None:
+                    conn.setblocking(False)
+                    conn.send(_BUSY)
+            conn.close()
+            return
+        try:
+            conn.setblocking(False)
+            conn.send(_BUSY)
+            conn.shutdown(socket.SHUT_WR)
+            assert self._selector is not None
+            self._selector.register(conn, selectors.EVENT_READ)
+        except (OSError, ValueError, KeyError):
+            conn.close()
+            return
+        self._lingering[conn] = time.monotonic() + _LINGER_S
+
+    def _linger_read(self, conn: socket.socket) -> None:
+        try:
+            if conn.recv(65_536):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self._end_lingering(conn)
+
+    def _end_lingering(self, conn: socket.socket) -> None:
+        self._lingering.pop(conn, None)
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(conn)
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def _forget(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
 
     # -- one connection ----------------------------------------------------------------------
 
     def _serve(self, conn: socket.socket) -> None:
         sock: socket.socket = conn
         try:
+            client_cn: str | None = None
             if self.ssl_context is not None:
-                conn.settimeout(_REQUEST_TIMEOUT_S)
+                # CPython bounds the whole handshake by the socket timeout, not each read.
+                conn.settimeout(self.timeouts.request)
                 tls_sock = self.ssl_context.wrap_socket(
                     conn, server_side=True, do_handshake_on_connect=False
                 )
                 sock = tls_sock
                 tls_sock.do_handshake()
-            self._serve_requests(sock)
+                client_cn = _first_cn(tls_sock)
+            self._serve_requests(sock, client_cn)
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
@@ -438,31 +702,51 @@ class Listener:
                 sock.close()
             with contextlib.suppress(OSError):
                 conn.close()
-            with self._lock:
-                self._connections.discard(conn)
-                self._threads.discard(threading.current_thread())
+            self._forget(conn)
 
-    def _serve_requests(self, sock: socket.socket) -> None:
-        rfile = cast(BinaryIO, sock.makefile("rb", buffering=65_536))
+    def _serve_requests(self, sock: socket.socket, client_cn: str | None) -> None:
+        reader = _SocketReader(sock)
+        rfile = io.BufferedReader(reader, 65_536)
         try:
             while not self._stopping:
-                sock.settimeout(_KEEP_ALIVE_S)
-                try:
-                    request = self._read_request(rfile, sock)
-                except BadRequest:
-                    self._send_plain(sock, 400)
+                if not self._wait_for_request(reader, rfile):
                     return
-                except TimeoutError:
+                reader.deadline = time.monotonic() + self.timeouts.request
+                try:
+                    request = self._read_request(rfile, sock, client_cn)
+                except BadRequest as error:
+                    self._send_plain(sock, error.status)
                     return
                 if request is None:
                     return
-                sock.settimeout(_REQUEST_TIMEOUT_S)
                 if not self._exchange(sock, request):
                     return
         finally:
             rfile.close()
 
-    def _read_request(self, rfile: BinaryIO, sock: socket.socket) -> HttpRequest | None:
+    def _wait_for_request(
+        self, reader: _SocketReader, rfile: io.BufferedReader[_SocketReader]
+    ) -> bool:
+        """Wait (keep-alive) for the first byte of a request; ``False``: close the connection.
+
+        An idle connection gives its worker up early when other connections wait for one.
+        """
+        end = time.monotonic() + self.timeouts.keep_alive
+        while not self._stopping:
+            now = time.monotonic()
+            if now >= end:
+                return False
+            reader.deadline = min(end, now + _IDLE_POLL_S)
+            try:
+                return bool(rfile.peek(1))
+            except RequestTimeout:
+                if self.pool.waiting:
+                    return False
+        return False
+
+    def _read_request(
+        self, rfile: BinaryIO, sock: socket.socket, client_cn: str | None
+    ) -> HttpRequest | None:
         line = rfile.readline(_MAX_LINE + 1)
         while line in (b"\r\n", b"\n"):  # RFC 9112: ignore empty lines before a request
             line = rfile.readline(_MAX_LINE + 1)
@@ -487,15 +771,9 @@ class Listener:
             if not sep or not name or name != name.strip():
                 raise BadRequest("bad header line")
             headers.append((name, value.strip()))
-        lowered = {k.lower(): v for k, v in headers}
-        chunked = "chunked" in lowered.get("transfer-encoding", "").lower()
-        length: int | None = None
-        if not chunked and "content-length" in lowered:
-            text = lowered["content-length"]
-            if not text.isdigit():
-                raise BadRequest("bad content-length")
-            length = int(text)
-        if lowered.get("expect", "").lower() == "100-continue":
+        length, chunked = _framing(version, headers)
+        expect = [v for k, v in headers if k.lower() == "expect"]
+        if expect and expect[-1].lower() == "100-continue":
             sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         return HttpRequest(
             method=method,
@@ -504,10 +782,13 @@ class Listener:
             headers=headers,
             tls=self.ssl_context is not None,
             body_reader=_Body(rfile, length, chunked),
+            client_cn=client_cn,
         )
 
     def _send_plain(self, sock: socket.socket, status: int) -> None:
         with contextlib.suppress(OSError):
+            # Whoever gets this answer is misbehaving: it must not hold the worker.
+            sock.settimeout(1.0)
             sock.sendall(
                 f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
                 "content-length: 0\r\nconnection: close\r\n\r\n".encode()
@@ -525,8 +806,8 @@ class Listener:
         clock = time.monotonic()
         try:
             response = self.handler(request)
-        except BadRequest:
-            self._send_plain(sock, 400)
+        except BadRequest as error:  # RequestTimeout included: the body did not come in time
+            self._send_plain(sock, error.status)
             return False
         except Exception:  # a bug or a store closed under us: answer, don't kill the thread
             _log.exception("pyauditor.testing: request handler failed")
@@ -537,6 +818,7 @@ class Listener:
         # the request as the client sent it.
         if (keep or self.capture_bodies) and not request.body_reader.drain(self.capture_bodies):
             keep = False
+        sock.settimeout(self.timeouts.write)
         sent_body = _SentBody(self.capture_bodies)
         status: int | None = response.status
         streamed = response.stream is not None
@@ -560,8 +842,6 @@ class Listener:
             )
             sender.send(head.encode("latin-1") + b"\r\n")
             if request.method == "HEAD":
-                if response.stream is not None:
-                    _close_stream(response.stream)
                 return keep
             if response.stream is not None:
                 keep = self._send_stream(sender, response, sent_body) and keep
@@ -577,6 +857,9 @@ class Listener:
             _reset(sock)
             return False
         finally:
+            if response.stream is not None:
+                # Unsent or cut short: the stream may hold a database connection.
+                _close_stream(response.stream)
             self._log(request, response, status, headers, sent_body, started, clock)
 
     def _send_stream(self, sender: _Sender, response: HttpResponse, sent: _SentBody) -> bool:
@@ -638,6 +921,48 @@ class Listener:
             fault=response.fault,
         )
         self.sink(exchange)
+
+
+def _framing(version: str, headers: list[tuple[str, str]]) -> tuple[int | None, bool]:
+    """The body's framing, ``(Content-Length, chunked)``, refusing anything ambiguous.
+
+    RFC 9112 section 6: a request with both Transfer-Encoding and Content-Length, or with
+    Content-Lengths that disagree, could be read differently by a proxy in front of the server
+    (request smuggling); a careful server refuses it with 400.
+
+    Raises:
+        BadRequest: ambiguous or malformed framing (400), or a transfer coding other than
+            chunked (501).
+    """
+    lengths: list[str] = []
+    codings: list[str] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-length":
+            lengths += [part.strip() for part in value.split(",")]
+        elif lowered == "transfer-encoding":
+            codings += [part.strip().lower() for part in value.split(",")]
+    if codings:
+        if lengths:
+            raise BadRequest("both Transfer-Encoding and Content-Length")
+        if version == "HTTP/1.0" or codings[-1] != "chunked":
+            raise BadRequest("the final transfer coding is not chunked")
+        if codings != ["chunked"]:
+            raise _Unsupported("transfer codings other than chunked")
+        return None, True
+    if not lengths:
+        return None, False
+    if len(set(lengths)) != 1 or not lengths[0].isdigit() or not lengths[0].isascii():
+        raise BadRequest("bad Content-Length")
+    return int(lengths[0]), False
+
+
+def _open_spare() -> int | None:
+    """A file descriptor held in reserve, to answer a client when none are left."""
+    try:
+        return os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return None
 
 
 def _close_stream(stream: Iterator[bytes]) -> None:

@@ -14,6 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._grammar import FILTER_FIELDS as _FILTER_FIELDS
+from .._grammar import META_OPERATORS as _META_OPERATORS
+from .._grammar import OPERATOR_NAMES as _OPERATOR_FIELDS
+from .._grammar import SORT_COLUMNS as _SORT_COLUMNS
+from .._grammar import SORT_DIRECTIONS as _SORT_DIRECTIONS
 from ._chrono import ChronoError, parse_timestamp
 from ._names import is_valid_name
 from ._serde import rust_debug_str
@@ -24,6 +29,7 @@ __all__ = [
     "Operators",
     "QueryError",
     "parse_filters",
+    "parse_rbac_meta",
 ]
 
 _MAX_DEPTH = 5
@@ -32,19 +38,6 @@ _ENCODED_BRACKET_HINT = (
     "\nInvalid field contains an encoded bracket -- did you mean to use non-strict mode?"
     "\n  https://docs.rs/serde_qs/latest/serde_qs/#strict-vs-non-strict-modes"
 )
-_FILTER_FIELDS = (
-    "record_id",
-    "start_time",
-    "stop_time",
-    "runtime",
-    "meta",
-    "component",
-    "sort_by",
-    "limit",
-)
-_OPERATOR_FIELDS = ("gt", "lt", "gte", "lte", "equals")
-_SORT_DIRECTIONS = ("asc", "desc")
-_SORT_COLUMNS = ("start_time", "stop_time", "runtime", "record_id")
 
 
 class QueryError(ValueError):
@@ -469,8 +462,8 @@ def _name_list(level: _Level) -> list[str]:
 
 def _meta_filter(level: _Level) -> MetaFilter:
     result = MetaFilter()
-    for key, value in _fields_in_order(_struct_map(level), ("c", "dnc"), False):
-        if key in ("c", "dnc"):
+    for key, value in _fields_in_order(_struct_map(level), _META_OPERATORS, False):
+        if key in _META_OPERATORS:
             if not _is_none(value):
                 setattr(result, key, _name_list(value))
         else:
@@ -552,3 +545,56 @@ def parse_filters(query: bytes) -> Filters:
         elif key == "limit":
             filters.limit = _amount(level)
     return filters
+
+
+def _string_list(level: _Level) -> list[str]:
+    """``Vec<String>``: like a name list, without the name rule."""
+    if level.kind in ("OrderedSeq", "Sequence"):
+        items = (
+            [v for _, v in sorted(level.value.items())]
+            if level.kind == "OrderedSeq"
+            else level.value
+        )
+        result = []
+        for item in items:
+            if item.kind != "Flat":
+                raise _invalid_type(item, "a string")
+            result.append(item.value)
+        return result
+    raise _invalid_type(level, "a sequence")
+
+
+def parse_rbac_meta(query: bytes) -> dict[str, tuple[list[str] | None, list[str] | None]] | None:
+    """Read the query as AUDITOR's RBAC middleware does, into ``RbacAccess``.
+
+    ``RbacAccess { meta: Option<HashMap<String, MetaOuter { c, dnc: Option<Vec<String>> }>> }``
+    has no ``deny_unknown_fields`` and no name rule, so it accepts more than
+    :func:`parse_filters`; it still fails on repeated keys, a flat ``meta[k][c]=v``, bad
+    escapes and the like.
+
+    Returns:
+        Meta key -> ``(c, dnc)``, or ``None`` when the query has no ``meta``.
+
+    Raises:
+        QueryError: serde_qs fails (where AUDITOR's middleware unwraps, and panics).
+    """
+    root = _parse_tree(query)
+    result: dict[str, tuple[list[str] | None, list[str] | None]] | None = None
+    for key, level in _fields_in_order(root, ("meta",), False):
+        if key != "meta":
+            _ignore(level)
+            continue
+        if _is_none(level):
+            continue
+        if level.kind not in ("Nested", "OrderedSeq"):
+            raise _invalid_type(level, "a map")
+        result = {}
+        for name, value in sorted(_struct_map(level).items()):
+            lists: dict[str, list[str] | None] = {"c": None, "dnc": None}
+            for field, item in _fields_in_order(_struct_map(value), _META_OPERATORS, False):
+                if field in _META_OPERATORS:
+                    lists[field] = None if _is_none(item) else _string_list(item)
+                else:
+                    _ignore(item)
+            result[name] = (lists["c"], lists["dnc"])
+    return result

@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 from ._app import App
 from ._faults import Action, Fault, FaultRules
-from ._http import Exchange, Listener
+from ._http import Exchange, Listener, Timeouts
+from ._rbac import Enforcer, RbacConfig
 from ._store import Store
+from ._workers import WorkerPool
 
 __all__ = ["AuditorTestServer", "LoggedRequest", "Outage"]
 
@@ -36,7 +38,8 @@ class LoggedRequest:
         method: The HTTP method.
         path: The raw request path, without the query string.
         query: The raw query string (``""`` if there was none).
-        status: The status sent, or ``None`` when a fault dropped the answer.
+        status: The status sent, or ``None`` when no answer was sent (a fault dropped it, or
+            the request made AUDITOR panic, which drops the connection).
         tls: Whether it came in on the HTTPS listener.
         duration: Seconds from reading the request to the end of the answer.
         request_body: The request body (at most the first 64 KiB).
@@ -92,6 +95,16 @@ def _check_port(name: str, value: object) -> int:
     return value
 
 
+def _check_seconds(name: str, value: object) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 < value < float("inf")
+    ):
+        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -118,8 +131,30 @@ class AuditorTestServer:
         tls_key: Private key of ``tls_cert`` (PEM).
         tls_ca: CA certificate(s) (PEM) that client certificates must chain to.
         tls_port: HTTPS port; ``0`` picks a free one.
+        tls_only: Serve HTTPS only, without the plain HTTP listener (AUDITOR itself always keeps
+            it open beside the HTTPS one, unauthenticated).  Needs the TLS files.
         ignore_record_exists_error: AUDITOR's ``ignore_record_exists_error`` setting: a
             duplicate is answered ``200`` with a warning instead of ``500 RECORD_EXISTS``.
+            In AUDITOR 0.11 it is also what switches RBAC on (see ``rbac_enforced_by``).
+        rbac: AUDITOR's ``rbac_config``: policies keyed by the client certificate's CN,
+            applied to requests whose scheme is ``https`` (the HTTPS listener, or a
+            ``Forwarded``/``X-Forwarded-Proto`` header saying so).  Refused requests get
+            ``403`` ``Insufficient permissions`` or ``Access denied by RBAC policy``.  Needs
+            the TLS files.
+        rbac_enforced_by: Which flag decides whether RBAC runs.  AUDITOR 0.11 reads it from
+            ``ignore_record_exists_error`` (a bug: both settings are a ``web::Data<bool>`` and
+            the second replaces the first), so by default RBAC is enforced only when that is
+            ``True`` -- and with it ``True`` but no enforced ``rbac``, every HTTPS request is
+            ``500 Enforcer not initialized``.  ``"enforce_rbac"`` gives the intended behaviour
+            (``rbac.enforce_rbac`` decides).
+        max_workers: Threads serving connections at once.  Up to four times as many accepted
+            connections wait for one; beyond that a connection is answered ``503`` (plain
+            HTTP) or closed (HTTPS) at once.
+        request_timeout: Seconds a client has to send a whole request (head and body, from its
+            first byte) and to finish a TLS handshake, and the longest an answer may stall
+            while being sent.  A late request is answered ``408`` and its connection closed.
+        keep_alive: Seconds an idle connection is kept open for its next request (actix-web's
+            default, 5).
         request_log_size: How many requests :attr:`requests` keeps (oldest dropped first).
         on_exchange: Called (in a server thread) with every finished exchange, the response
             body included; meant for contract checks in tests.  It must not raise.
@@ -139,7 +174,15 @@ class AuditorTestServer:
         tls_key: PathLike | None = None,
         tls_ca: PathLike | None = None,
         tls_port: int = 0,
+        tls_only: bool = False,
         ignore_record_exists_error: bool = False,
+        rbac: RbacConfig | None = None,
+        rbac_enforced_by: Literal[
+            "ignore_record_exists_error", "enforce_rbac"
+        ] = "ignore_record_exists_error",
+        max_workers: int = 64,
+        request_timeout: float = 30.0,
+        keep_alive: float = 5.0,
         request_log_size: int = 1000,
         on_exchange: Callable[[Exchange], None] | None = None,
     ) -> None:
@@ -155,6 +198,31 @@ class AuditorTestServer:
         if any(f is not None for f in tls_files) and not all(f is not None for f in tls_files):
             raise ValueError("TLS needs all of tls_cert, tls_key and tls_ca")
         self._tls_files = tls_files if tls_cert is not None else None
+        if not isinstance(tls_only, bool):
+            raise TypeError("tls_only must be a bool")
+        if tls_only and self._tls_files is None:
+            raise ValueError("tls_only needs TLS: give tls_cert, tls_key and tls_ca")
+        self._tls_only = tls_only
+        if rbac is not None and not isinstance(rbac, RbacConfig):
+            raise TypeError(f"rbac must be an RbacConfig or None, got {rbac!r}")
+        if rbac is not None and self._tls_files is None:
+            # AUDITOR loads its policies only with TLS on: RBAC needs client certificates.
+            raise ValueError("rbac needs TLS: give tls_cert, tls_key and tls_ca")
+        self._rbac = rbac
+        if rbac_enforced_by not in ("ignore_record_exists_error", "enforce_rbac"):
+            raise ValueError(
+                "rbac_enforced_by must be 'ignore_record_exists_error' or 'enforce_rbac',"
+                f" got {rbac_enforced_by!r}"
+            )
+        self._rbac_enforced_by = rbac_enforced_by
+        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+            raise ValueError(f"max_workers must be an int >= 1, got {max_workers!r}")
+        self._max_workers = max_workers
+        self._timeouts = Timeouts(
+            keep_alive=_check_seconds("keep_alive", keep_alive),
+            request=_check_seconds("request_timeout", request_timeout),
+            write=_check_seconds("request_timeout", request_timeout),
+        )
         if not isinstance(ignore_record_exists_error, bool):
             raise TypeError("ignore_record_exists_error must be a bool")
         if not isinstance(request_log_size, int) or request_log_size < 0:
@@ -171,6 +239,7 @@ class AuditorTestServer:
         self._store: Store | None = None
         self._app: App | None = None
         self._listeners: list[Listener] = []
+        self._pool: WorkerPool | None = None
         self._lifecycle = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -198,28 +267,46 @@ class AuditorTestServer:
             if self._listeners:
                 return self
             context = self._ssl_context()
+            rbac = self._rbac
             store = Store(self._db)
             app = App(
-                store, self._faults, ignore_record_exists_error=self._ignore_record_exists_error
+                store,
+                self._faults,
+                ignore_record_exists_error=self._ignore_record_exists_error,
+                # AUDITOR builds its enforcer only with TLS and enforce_rbac.
+                rbac_enforcer=Enforcer(rbac) if rbac is not None and rbac.enforce_rbac else None,
+                enforce_rbac=rbac is not None and rbac.enforce_rbac,
+                rbac_flag_is_ignore_flag=self._rbac_enforced_by == "ignore_record_exists_error",
             )
+            pool = WorkerPool(self._max_workers, 4 * self._max_workers)
             capture = self._on_exchange is not None
             listeners: list[Listener] = []
-            try:
-                listeners.append(
-                    Listener(self._host, self._wanted_port, app, self._record, None, capture)
+
+            def listen(port: int, tls: ssl.SSLContext | None) -> Listener:
+                return Listener(
+                    self._host,
+                    port,
+                    app,
+                    self._record,
+                    tls,
+                    capture,
+                    pool=pool,
+                    timeouts=self._timeouts,
                 )
+
+            try:
+                if not self._tls_only:
+                    listeners.append(listen(self._wanted_port, None))
                 if context is not None:
-                    listeners.append(
-                        Listener(
-                            self._host, self._wanted_tls_port, app, self._record, context, capture
-                        )
-                    )
+                    listeners.append(listen(self._wanted_tls_port, context))
             except BaseException:
                 for listener in listeners:
                     listener.stop()
+                pool.stop()
                 store.close()
                 raise
             self._store, self._app, self._listeners = store, app, listeners
+            self._pool = pool
         return self
 
     def stop(self) -> None:
@@ -231,10 +318,13 @@ class AuditorTestServer:
             listeners, self._listeners = self._listeners, []
             store, self._store = self._store, None
             app, self._app = self._app, None
+            pool, self._pool = self._pool, None
         if app is not None:
             app.stopping.set()
         for listener in listeners:
             listener.stop()
+        if pool is not None:
+            pool.stop()
         if store is not None:
             store.close()
 
@@ -266,8 +356,9 @@ class AuditorTestServer:
         self.stop()
 
     def __repr__(self) -> str:
-        state = self.url if self.running else "stopped"
-        return f"<AuditorTestServer {state}>"
+        if not self.running:
+            return "<AuditorTestServer stopped>"
+        return f"<AuditorTestServer {self.tls_url if self._tls_only else self.url}>"
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -286,14 +377,23 @@ class AuditorTestServer:
 
     @property
     def port(self) -> int:
-        """The plain HTTP port (the real one when ``port=0`` was given)."""
+        """The plain HTTP port (the real one when ``port=0`` was given).
+
+        Raises:
+            RuntimeError: not running, or running with ``tls_only`` (use :attr:`tls_port`).
+        """
         listener = self._listener(False)
-        assert listener is not None
+        if listener is None:
+            raise RuntimeError("the server runs with tls_only: use tls_port and tls_url")
         return listener.port
 
     @property
     def url(self) -> str:
-        """``http://host:port``, for ``AuditorClientBuilder().connection_string(...)``."""
+        """``http://host:port``, for ``AuditorClientBuilder().connection_string(...)``.
+
+        Raises:
+            RuntimeError: not running, or running with ``tls_only`` (use :attr:`tls_url`).
+        """
         return f"http://{_host_for_url(self._host)}:{self.port}"
 
     @property
@@ -327,6 +427,22 @@ class AuditorTestServer:
         self._ignore_record_exists_error = value
         if self._app is not None:
             self._app.ignore_record_exists_error = value
+
+    @property
+    def tls_only(self) -> bool:
+        """Whether the plain HTTP listener is off (``tls_only=True``)."""
+        return self._tls_only
+
+    @property
+    def rbac(self) -> RbacConfig | None:
+        """The RBAC configuration given, or ``None``."""
+        return self._rbac
+
+    @property
+    def refused_connections(self) -> int:
+        """How many connections were refused (``503`` or closed) because every worker was busy
+        and the queue was full, or no thread or file descriptor was left."""
+        return sum(listener.refused for listener in self._listeners)
 
     # -- what is stored ----------------------------------------------------------------------
 

@@ -31,16 +31,17 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._grammar import OPERATORS, SORT_COLUMNS
 from .._json import dumps, dumps_exact, encode_string, float_is_plain
 from ._chrono import format_micros, ns_to_pg_micros, pg_micros_to_ns, runtime_seconds
 from ._qs import Filters, Operators
 from ._serde import IncomingRecord
 
-__all__ = ["InsertOutcome", "Store", "StoredRow", "UpdateOutcome"]
+__all__ = ["InsertOutcome", "QueryTooComplex", "Store", "StoredRow", "UpdateOutcome"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auditor_records (
@@ -66,16 +67,38 @@ CREATE INDEX IF NOT EXISTS auditor_meta_lookup ON auditor_meta (key, value, reco
 CREATE INDEX IF NOT EXISTS auditor_meta_by_record ON auditor_meta (record);
 """
 
-# Column names of ORDER BY targets; values come from a fixed set, never from the request.
-_SORT_COLUMNS = {
-    "start_time": "start_us",
-    "stop_time": "stop_us",
-    "runtime": "runtime",
-    "record_id": "record_id",
-}
-_OPERATORS = (("gt", ">"), ("lt", "<"), ("gte", ">="), ("lte", "<="), ("equals", "="))
+# The columns of the fields stored under another name; values come from a fixed set, never
+# from the request.
+_TIME_COLUMNS = {"start_time": "start_us", "stop_time": "stop_us"}
+_SORT_COLUMNS = {field: _TIME_COLUMNS.get(field, field) for field in SORT_COLUMNS}
 _SELECT = "SELECT record_id, meta, components, start_text, stop_text, runtime FROM auditor_records"
 _BUSY_TIMEOUT_S = 30.0
+_INT4_MAX = 2**31 - 1
+# SQLite's errors for a statement beyond its compile-time limits (sqlite3.c); AUDITOR's
+# PostgreSQL has other limits, so these are the embedded server's own, answered with 400.
+_LIMIT_ERRORS = (
+    "Expression tree is too large",
+    "too many SQL variables",
+    "parser stack overflow",
+    "too many terms in compound SELECT",
+    "too many arguments on function",
+    "too many FROM clause terms",
+    "too many columns",
+    "string or blob too big",
+    "LIKE or GLOB pattern too complex",
+)
+
+
+class QueryTooComplex(Exception):
+    """SQLite cannot run a query this large; ``str(error)`` is SQLite's reason."""
+
+
+def _pg_int4(value: int | None) -> int | None:
+    """PostgreSQL's ``::int`` cast, which fails above 2**31-1 ("integer out of range")."""
+    if value is not None and not -_INT4_MAX - 1 <= value <= _INT4_MAX:
+        # Not OverflowError: sqlite3 reports that one as "string or blob too big".
+        raise ValueError("integer out of range")
+    return value
 
 
 class InsertOutcome:
@@ -214,21 +237,32 @@ class Store:
             self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.create_function("pg_int4", 1, _pg_int4, deterministic=True)
         # An ephemeral database need not survive a crash; a shared file should.
         conn.execute(f"PRAGMA synchronous={'OFF' if self._directory else 'NORMAL'}")
         with self._lock:
             self._all.append(conn)
         return conn
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """Borrow a connection (autocommit mode; callers open transactions explicitly)."""
+    def _borrow(self) -> sqlite3.Connection:
         if self._closed:
             raise RuntimeError("the store is closed")
         try:
-            conn = self._pool.get_nowait()
+            return self._pool.get_nowait()
         except queue.Empty:
-            conn = self._connect()
+            return self._connect()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if self._closed:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        else:
+            self._pool.put(conn)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection (autocommit mode; callers open transactions explicitly)."""
+        conn = self._borrow()
         try:
             yield conn
         except BaseException:
@@ -236,10 +270,7 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
         finally:
-            if self._closed:
-                conn.close()
-            else:
-                self._pool.put(conn)
+            self._give_back(conn)
 
     def close(self) -> None:
         """Close every connection; delete the database if it was the temporary default."""
@@ -367,21 +398,33 @@ class Store:
         return int(n)
 
     def query(self, filters: Filters) -> Iterator[str]:
-        """Stream the JSON of the matching records, reading rows as they are sent.
+        """Run the query now and return the JSON of the matching records, read as it is sent.
 
-        The connection stays borrowed until the iterator is exhausted or closed.
+        The connection stays borrowed until the iterator is exhausted or closed.  A database
+        error while reading ends the iteration early with the error (AUDITOR then ends its
+        stream after the ``200``); one before the first row gives no rows at all.
+
+        Raises:
+            QueryTooComplex: the query is beyond SQLite's limits (AUDITOR's database would run
+                it; answering an empty ``200`` as for a database error would be a lie).
         """
         sql, params = _build_query(filters)
         if sql is None:
-            return
-        with self.connection() as conn:
+            return iter(())
+        conn = self._borrow()
+        try:
             cursor = conn.execute(sql, params)
-            try:
-                while rows := cursor.fetchmany(256):
-                    for row in rows:
-                        yield record_json(*row)
-            finally:
-                cursor.close()
+        except sqlite3.Error as err:
+            self._give_back(conn)
+            if any(str(err).startswith(text) for text in _LIMIT_ERRORS):
+                raise QueryTooComplex(str(err)) from None
+            # PostgreSQL failing the query (the ::int cast of a large component amount): AUDITOR
+            # swallows the error after its 200, so nothing is sent.
+            return iter(())
+        except BaseException:
+            self._give_back(conn)
+            raise
+        return _Rows(cursor, lambda: self._give_back(conn))
 
     def metrics(self) -> str:
         """The database gauges of ``GET /metrics`` in Prometheus text format."""
@@ -421,6 +464,41 @@ class Store:
         return [json.loads(text) for text in self.all_json()]
 
 
+class _Rows:
+    """The rows of a running query as record JSON texts; :meth:`close` releases its connection.
+
+    A class rather than a generator: a generator that was never started does not run its
+    ``finally`` when closed, and the connection would never be given back.
+    """
+
+    def __init__(self, cursor: sqlite3.Cursor, release: Callable[[], None]) -> None:
+        self._cursor: sqlite3.Cursor | None = cursor
+        self._release = release
+
+    def __iter__(self) -> _Rows:
+        return self
+
+    def __next__(self) -> str:
+        cursor = self._cursor
+        if cursor is None:
+            raise StopIteration
+        # Row by row, not fetchmany(): a failure mid-way must not take the rows read before
+        # it along (PostgreSQL has sent those when it fails).
+        try:
+            row = next(cursor)
+        except BaseException:
+            self.close()
+            raise
+        return record_json(*row)
+
+    def close(self) -> None:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()
+            self._release()
+
+
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -433,7 +511,7 @@ def _operator_clauses(
         return None
     clauses: list[str] = []
     params: list[Any] = []
-    for name, sql_op in _OPERATORS:
+    for name, sql_op in OPERATORS.items():
         value = getattr(ops, name)
         if value is None or (name == "equals" and skip_equals):
             continue
@@ -470,9 +548,9 @@ def _build_query(filters: Filters) -> tuple[str | None, list[Any]]:
             params.append(filters.record_id)
         # Datetime `equals` is parsed but ignored upstream (get_operator skips it for DateTime).
         if filters.start_time is not None:
-            add(_operator_clauses("start_us", filters.start_time, _pg_time, True))
+            add(_operator_clauses(_TIME_COLUMNS["start_time"], filters.start_time, _pg_time, True))
         if filters.stop_time is not None:
-            add(_operator_clauses("stop_us", filters.stop_time, _pg_time, True))
+            add(_operator_clauses(_TIME_COLUMNS["stop_time"], filters.stop_time, _pg_time, True))
         for key, meta in (filters.meta or {}).items():
             for value in meta.c or ():
                 where.append(
@@ -490,7 +568,8 @@ def _build_query(filters: Filters) -> tuple[str | None, list[Any]]:
                 )
                 params += [key, key, value]
         for name, ops in (filters.component or {}).items():
-            result = _operator_clauses("first_amount", ops, int, False)
+            # `(components->0->>'amount')::int`: the cast fails on an amount above 2**31-1.
+            result = _operator_clauses("pg_int4(first_amount)", ops, int, False)
             if result is not None:
                 # components->0->>'name' = N AND (components->0->>'amount')::int op A, per op.
                 for clause, value in zip(result[0], result[1], strict=True):
@@ -499,6 +578,9 @@ def _build_query(filters: Filters) -> tuple[str | None, list[Any]]:
         if filters.runtime is not None:
             add(_operator_clauses("runtime", filters.runtime, int, False))
     except _OutOfRange:
+        return None, []
+    if any(type(param) is str and "\0" in param for param in params):
+        # PostgreSQL refuses NUL in a text parameter; AUDITOR swallows the error after its 200.
         return None, []
     sql = _SELECT
     if where:

@@ -393,3 +393,16 @@ def _objects(body: bytes) -> Any:
     while index < len(text):
         value, index = decoder.raw_decode(text, index)
         yield value
+
+
+def test_an_empty_record_id_never_selects_a_record(http: httpx.Client) -> None:
+    """Issue 12: ``get_single_record("")`` reached ``GET /record/`` and an unrelated record was
+    printed.  ``/record/`` is AUDITOR's 404 page whatever is stored; it was the query form,
+    ``record_id=``, that returns every record: serde_qs reads an empty value as "no filter"
+    (so clients must refuse an empty id before they ask)."""
+    assert http.post("/record", json=record("stored")).status_code == 200
+    response = http.get("/record/")
+    assert (response.status_code, response.content) == (404, NOT_FOUND)
+    assert "content-type" not in response.headers
+    assert http.get("/record/%20").json() is None  # blank: AUDITOR's `200 null`
+    assert b'"record_id":"stored"' in http.get("/records?record_id=").content

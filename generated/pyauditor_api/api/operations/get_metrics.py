@@ -24,6 +24,10 @@ def _parse_response(
         response_200 = response.text
         return response_200
 
+    if response.status_code == 403:
+        response_403 = response.text
+        return response_403
+
     response_default = response.text
     return response_default
 

@@ -24,8 +24,12 @@ def _parse_response(
         response_200 = cast(Any, None)
         return response_200
 
+    if response.status_code == 403:
+        response_403 = response.text
+        return response_403
+
     if response.status_code == 500:
-        response_500 = cast(Any, None)
+        response_500 = response.text
         return response_500
 
     response_default = response.text

@@ -38,6 +38,10 @@ def _parse_response(
         response_400 = response.text
         return response_400
 
+    if response.status_code == 403:
+        response_403 = response.text
+        return response_403
+
     if response.status_code == 413:
         response_413 = response.text
         return response_413

@@ -46,6 +46,10 @@ def _parse_response(
 
         return response_200
 
+    if response.status_code == 403:
+        response_403 = response.text
+        return response_403
+
     if response.status_code == 500:
         response_500 = Error.from_dict(response.json())
 

@@ -94,6 +94,10 @@ def _parse_response(
 
         return response_400
 
+    if response.status_code == 403:
+        response_403 = response.text
+        return response_403
+
     if response.status_code == 500:
         response_500 = Error.from_dict(response.json())
 
@@ -168,6 +172,13 @@ def sync_detailed(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -183,7 +194,8 @@ def sync_detailed(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -287,6 +299,13 @@ def sync(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -302,7 +321,8 @@ def sync(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -401,6 +421,13 @@ async def asyncio_detailed(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -416,7 +443,8 @@ async def asyncio_detailed(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
@@ -518,6 +546,13 @@ async def asyncio(
     * *Quirk*: `component[N][op]=A` looks only at the **first** component of each record
       (`name = N` and `amount op A`).  Two different component names never match together;
       records without components never match.
+    * *Quirk*: the amount is cast to a **32-bit** integer (`::int`).  When a record whose
+      first component is named `N` has an amount above 2 147 483 647, the query fails
+      inside PostgreSQL after the `200` was sent: the body is empty (the rows are sorted
+      first, so the failure comes before any row) or, where rows are streamed in index
+      order, cut short before that record.
+    * A NUL character (`%00`) in any value makes PostgreSQL fail the query: `200` with an
+      empty body.
     * Default order is `stop_time` ascending.  Nulls sort last ascending and first descending.
       Ties come back in no particular order.  `limit` applies after ordering; `limit=0` gives
       an empty body.  There is no offset.
@@ -533,7 +568,8 @@ async def asyncio(
     newline-delimited objects.
 
     *Quirk*: a database error after the headers were sent ends the stream early; the client
-    still sees `200`, with a truncated or empty body.
+    still sees `200`, with a truncated or empty body (a well-formed chunked body: nothing in
+    the framing says it is incomplete).
 
     The schema below describes **each object** of the stream.
 
