@@ -25,6 +25,18 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 import pyauditor_api
 from pyauditor_api.api.operations import health_check as _health_check_operation
+from pyauditor_api.routes import (
+    ADD_RECORD,
+    BULK_ADD_RECORDS,
+    GET_RECORD,
+    QUERY_RECORDS,
+    UPDATE_RECORD,
+    add_record_path,
+    bulk_add_records_path,
+    health_check_path,
+    query_records_path,
+    update_record_path,
+)
 
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, AuditorError
 from ._protocol import (
@@ -166,7 +178,7 @@ class _ClientBase:
         # cannot carry, as reqwest does).
         if not isinstance(query_string, str):
             raise TypeError(f"'{type(query_string).__name__}' object is not an instance of 'str'")
-        return "/records?" + query_string
+        return query_records_path(query=query_string)
 
     @staticmethod
     def _bulk_bodies(records: Iterable[Record]) -> Iterator[tuple[int, int, bytes]]:
@@ -303,7 +315,7 @@ class AuditorClient(_ClientBase):
         timeout = self._settings.timeout
         try:
             async with asyncio.timeout(timeout if whole_timeout else None) as deadline:
-                request = client.build_request("GET", url)
+                request = client.build_request(QUERY_RECORDS.method, url)
                 response = await client.send(request, stream=True)
                 try:
                     if not 200 <= response.status_code < 300:
@@ -344,7 +356,7 @@ class AuditorClient(_ClientBase):
 
         async def attempt() -> bool:
             client = await self._client()
-            url = self._url("/health_check")
+            url = self._url(health_check_path())
             try:
                 async with asyncio.timeout(self._settings.timeout):
                     response = await _health_check_operation.asyncio_detailed(client=client)
@@ -371,7 +383,9 @@ class AuditorClient(_ClientBase):
         """
         if not isinstance(record, Record):
             raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        await self._send_body("POST", "/record", record_add_body(record).encode("utf-8"))
+        await self._send_body(
+            ADD_RECORD.method, add_record_path(), record_add_body(record).encode("utf-8")
+        )
 
     async def bulk_insert(self, records: Iterable[Record]) -> None:
         """Store many records (``POST /records``), split into requests under the 2 MiB limit.
@@ -389,7 +403,7 @@ class AuditorClient(_ClientBase):
         """
         for start, _stop, body in self._bulk_bodies(records):
             try:
-                await self._send_body("POST", "/records", body)
+                await self._send_body(BULK_ADD_RECORDS.method, bulk_add_records_path(), body)
             except AuditorError as error:
                 error.records_stored = start
                 raise
@@ -405,11 +419,13 @@ class AuditorClient(_ClientBase):
         """
         if not isinstance(record, Record):
             raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        await self._send_body("PUT", "/record", record_update_body(record).encode("utf-8"))
+        await self._send_body(
+            UPDATE_RECORD.method, update_record_path(), record_update_body(record).encode("utf-8")
+        )
 
     async def get(self) -> list[Record]:
         """Return every record the server stores, ordered by stop time."""
-        return await self._query("/records")
+        return await self._query(query_records_path())
 
     async def get_started_since(self, timestamp: Any) -> list[Record]:
         """Return the records that started at or after ``timestamp`` (deprecated).
@@ -490,7 +506,7 @@ class AuditorClient(_ClientBase):
         path = record_path(record_id)
 
         async def attempt() -> Record:
-            status, body = await self._exchange("GET", path)
+            status, body = await self._exchange(GET_RECORD.method, path)
             if not 200 <= status < 300:
                 raise status_error(status, body, "GET", self._url(path))
             return _single_record(body, self._url(path))
@@ -626,7 +642,10 @@ class AuditorClientBlocking(_ClientBase):
         """The records of a GET /records answer, a list per chunk received."""
         decoder = record_stream_decoder()
         url = self._url(path)
-        with self._response("GET", path, None, whole_timeout=whole_timeout) as (status, chunks):
+        with self._response(QUERY_RECORDS.method, path, None, whole_timeout=whole_timeout) as (
+            status,
+            chunks,
+        ):
             if not 200 <= status < 300:
                 raise status_error(status, b"".join(chunks), "GET", url)
             for chunk in chunks:
@@ -651,7 +670,7 @@ class AuditorClientBlocking(_ClientBase):
 
         Never raises: a refused connection, a timeout or an error status give False.
         """
-        url = self._url("/health_check")
+        url = self._url(health_check_path())
 
         def attempt() -> bool:
             try:
@@ -673,7 +692,9 @@ class AuditorClientBlocking(_ClientBase):
         """Store one record (``POST /record``); see :meth:`AuditorClient.add`."""
         if not isinstance(record, Record):
             raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        self._send_body("POST", "/record", record_add_body(record).encode("utf-8"))
+        self._send_body(
+            ADD_RECORD.method, add_record_path(), record_add_body(record).encode("utf-8")
+        )
 
     def bulk_insert(self, records: Iterable[Record]) -> None:
         """Store many records (``POST /records``) in requests under the 2 MiB limit.
@@ -682,7 +703,7 @@ class AuditorClientBlocking(_ClientBase):
         """
         for start, _stop, body in self._bulk_bodies(records):
             try:
-                self._send_body("POST", "/records", body)
+                self._send_body(BULK_ADD_RECORDS.method, bulk_add_records_path(), body)
             except AuditorError as error:
                 error.records_stored = start
                 raise
@@ -691,11 +712,13 @@ class AuditorClientBlocking(_ClientBase):
         """Set the stop time of a stored record (``PUT /record``); see :meth:`AuditorClient.update`."""
         if not isinstance(record, Record):
             raise TypeError(f"'{type(record).__name__}' object is not an instance of 'Record'")
-        self._send_body("PUT", "/record", record_update_body(record).encode("utf-8"))
+        self._send_body(
+            UPDATE_RECORD.method, update_record_path(), record_update_body(record).encode("utf-8")
+        )
 
     def get(self) -> list[Record]:
         """Return every record the server stores, ordered by stop time."""
-        return self._query("/records")
+        return self._query(query_records_path())
 
     def get_started_since(self, timestamp: Any) -> list[Record]:
         """Return the records that started at or after ``timestamp`` (deprecated)."""

@@ -12,9 +12,9 @@ import logging
 import random
 from collections.abc import Iterator, Sequence
 from typing import Final
-from urllib.parse import quote
 
 import attrs
+from pyauditor_api.routes import get_record_path
 
 from ._errors import (
     APIConnectionError,
@@ -70,7 +70,7 @@ def record_path(record_id: str) -> str:
     spaces (the HTCondor collector's ids contain ``#``) must be encoded; python-auditor sends
     them raw and reaches the wrong URL.
     """
-    return "/record/" + quote(record_id, safe="")
+    return get_record_path(record_id=record_id)
 
 
 def batch_json_array(
