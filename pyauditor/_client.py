@@ -771,7 +771,7 @@ class AuditorClientBlocking(_ClientBase):
         path = record_path(record_id)
 
         def attempt() -> Record:
-            status, body = self._exchange("GET", path)
+            status, body = self._exchange(GET_RECORD.method, path)
             if not 200 <= status < 300:
                 raise status_error(status, body, "GET", self._url(path))
             return _single_record(body, self._url(path))
