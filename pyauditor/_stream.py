@@ -231,10 +231,23 @@ class ObjectStreamDecoder(Generic[_T]):
         try:
             text = self._decoder.decode(chunk)
         except UnicodeDecodeError as error:
-            self._fail(f"invalid UTF-8 ({error.reason})", 0)
+            return self._invalid_utf8(error)
         if not text:
             return []
         return self._take(text, final=False)
+
+    def _invalid_utf8(self, error: UnicodeDecodeError) -> list[_T]:
+        """Hand out the values before the invalid bytes, then fail at the value holding them."""
+        out: list[_T] = []
+        try:
+            prefix = bytes(error.object[: error.start]).decode("utf-8")
+            if prefix:
+                out = self._take(prefix, final=False)
+            self._fail(f"invalid UTF-8 ({error.reason})", 0)
+        except StreamDecodeError:
+            if not out:
+                raise
+        return out
 
     def finish(self) -> list[_T]:
         """Signal the end of the body: return what is left and check that nothing is cut off.
