@@ -21,6 +21,7 @@ import msgspec
 from ._parts import (
     Component,
     Meta,
+    MetaData,
     _no_subclass,
     components_equal,
 )
@@ -52,6 +53,8 @@ _plain = PLAIN_NAME.fullmatch
 _known = KNOWN_PLAIN
 _new = object.__new__
 _replace = msgspec.structs.replace
+_Raw = msgspec.Raw
+_decode_meta = msgspec.json.Decoder(dict[str, tuple[str, ...]]).decode
 _EXPONENT_FROM = 1e16  # see _wire.exact_float
 
 
@@ -120,11 +123,19 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
     meta is an empty Meta differs from one without meta.  Records are unhashable.
     """
 
-    # The one struct that holds everything (never shared with another Record).
+    # The one struct that holds everything (never shared with another Record), except the meta
+    # of with_meta (below).
     _w: WireRecord
     # True if every name was checked here (built here, or validated before sending) and every
     # value is stored in its exact form (_wire.exact_*); False for a record from a server.
     _checked: bool = True
+    # Meta set by with_meta, as its JSON (msgspec.Raw, in insertion order), _w.meta is then
+    # None.  A dict of tuples is a container the cyclic GC tracks until a full pass, and 100k
+    # records holding one made building them cost 40 % more in collections; bytes are not
+    # tracked, and written into request bodies as they are.  Decoded records keep their dict.
+    _meta: msgspec.Raw | None = None
+    # Whether every key and value of _meta is a plain name (valid under every rule).
+    _meta_plain: bool = True
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     if TYPE_CHECKING:  # the constructor is _RecordType.__call__
@@ -155,8 +166,35 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         """
         if type(meta) is not Meta:
             raise type_error(meta, "Meta")
-        self._w.meta = meta._share()
+        data = meta._d
+        # The names are checked when the record is sent, as python-auditor does; whether they
+        # are all plain is noted now, while they are at hand.
+        plain = True
+        for key, values in data.items():
+            if key not in _known and not is_plain(key):
+                plain = False
+                break
+            for value in values:
+                if value not in _known and not is_plain(value):
+                    plain = False
+                    break
+        self._meta = _Raw(encode(data))
+        self._meta_plain = plain
+        self._w.meta = None
         return self
+
+    def _meta_dict(self) -> MetaData | None:
+        """The meta as a dict of tuples (decoded from its JSON if with_meta set it)."""
+        raw = self._meta
+        if raw is None:
+            return self._w.meta
+        return _decode_meta(raw)
+
+    def _full_wire(self) -> WireRecord:
+        """The struct with the meta in it (for to_json and pickling)."""
+        if self._meta is None:
+            return self._w
+        return _replace(self._w, meta=_decode_meta(self._meta))
 
     def with_component(self, component: Component) -> Record:
         """Add a component and return the record itself.
@@ -224,8 +262,9 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
             # '{"components":[],"meta":null,"record_id":"r1","runtime":null,
             #   "start_time":"2022-08-08T11:30:00Z","stop_time":null}'   (one line)
         """
-        wire = self._w if self._checked else self._exact()
-        return encode_sorted(wire).decode()
+        if not self._checked:
+            self._exact()
+        return encode_sorted(self._full_wire()).decode()
 
     def _exact(self) -> WireRecord:
         """The struct with every value in its exact form (see ``_wire``); stored for next time."""
@@ -252,8 +291,9 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         """
         wire = self._w
         check_name(wire.record_id, "record_id")
-        if wire.meta is not None:
-            check_meta(wire.meta)
+        meta = self._meta_dict()
+        if meta is not None:
+            check_meta(meta)
         for component in wire.components or ():
             name = component.name
             if name not in _known and not is_plain(name):
@@ -264,22 +304,22 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
                     check_name(name, "score name")
         return self
 
-    def _checked_wire(self) -> WireRecord:
-        """The struct to send: every name checked, every value exact.
+    def _checked_wire(self) -> tuple[WireRecord, Any]:
+        """The struct to send and its meta (a dict, or the JSON of with_meta): every name
+        checked, every value exact.
 
         A record built here only needs its meta checked (Meta.insert checks types only, as
         python-auditor does); a record from a server is checked whole, once.
         """
+        if not self._checked:
+            self.validate()
+            self._exact()
+            self._checked = True
+        elif not self._meta_plain:
+            check_meta(self._meta_dict() or {})
         wire = self._w
-        if self._checked:
-            meta = wire.meta
-            if meta is not None:
-                check_meta(meta)
-            return wire
-        self.validate()
-        wire = self._exact()
-        self._checked = True
-        return wire
+        raw = self._meta
+        return wire, (wire.meta if raw is None else raw)
 
     @property
     def record_id(self) -> str:
@@ -289,7 +329,8 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
     @property
     def meta(self) -> Meta | None:
         """A copy of the record's meta data, or ``None`` if none was set."""
-        data = self._w.meta
+        raw = self._meta
+        data = self._w.meta if raw is None else _decode_meta(raw)
         if data is None:
             return None
         meta = _new(Meta)
@@ -346,7 +387,7 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
             or a.start_time != b.start_time
             or a.stop_time != b.stop_time
             or a.runtime != b.runtime
-            or a.meta != b.meta
+            or self._meta_dict() != other._meta_dict()
         ):
             return False
         if a.components is None or b.components is None:
@@ -374,7 +415,7 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         return self.__copy__()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_record_from_json, (encode(self._w), self._checked))
+        return (_record_from_json, (encode(self._full_wire()), self._checked))
 
 
 def _record_from_json(data: bytes, checked: bool) -> Record:

@@ -83,12 +83,12 @@ _EXCERPT = 120
 
 
 def _add_struct(record: Record) -> WireRecordAdd:
-    wire = record._checked_wire()
+    wire, meta = record._checked_wire()
     # The fields RecordAdd shares with Record; tests/contract/test_regeneration.py fails, naming
     # this function, when openapi.yaml gives RecordAdd a field that is not copied here.
     return WireRecordAdd(
         record_id=wire.record_id,
-        meta=wire.meta,
+        meta=meta,
         components=wire.components or (),
         start_time=wire.start_time,
         stop_time=wire.stop_time,
@@ -96,7 +96,7 @@ def _add_struct(record: Record) -> WireRecordAdd:
 
 
 def _update_struct(record: Record) -> WireRecordUpdate:
-    wire = record._checked_wire()
+    wire, meta = record._checked_wire()
     stop = wire.stop_time
     if stop is None:
         rule = "update() sends the stop time; set it with with_stop_time()"
@@ -109,7 +109,7 @@ def _update_struct(record: Record) -> WireRecordUpdate:
     # As _add_struct: every field RecordUpdate shares with Record.
     return WireRecordUpdate(
         record_id=wire.record_id,
-        meta=wire.meta,
+        meta=meta,
         components=wire.components or (),
         start_time=wire.start_time,
         stop_time=stop,
