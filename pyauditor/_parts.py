@@ -358,10 +358,14 @@ class Meta:
             key = _meta_string(key, "meta key")
         if type(value) is list or type(value) is tuple:  # type: ignore[comparison-overlap]
             values = tuple(value)
-            for item in values:
-                if type(item) is not str or not item.isascii():
-                    values = tuple([_meta_string(item, "meta value") for item in values])
-                    break
+            # One C call checks every item: join fails on a non-str, and ASCII text can hold
+            # no lone surrogate.
+            try:
+                ascii_only = "".join(values).isascii()
+            except TypeError:
+                ascii_only = False
+            if not ascii_only:
+                values = tuple([_meta_string(item, "meta value") for item in values])
         else:
             values = tuple([_meta_string(item, "meta value") for item in check_str_list(value)])
         if self._shared:

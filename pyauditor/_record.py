@@ -14,6 +14,7 @@ python-auditor does.  Getters return copies: new lists, and Meta/Component/Score
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, final
 
 import msgspec
@@ -54,6 +55,7 @@ _known = KNOWN_PLAIN
 _new = object.__new__
 _replace = msgspec.structs.replace
 _Raw = msgspec.Raw
+_chain = itertools.chain
 _decode_meta = msgspec.json.Decoder(dict[str, tuple[str, ...]]).decode
 _EXPONENT_FROM = 1e16  # see _wire.exact_float
 
@@ -169,15 +171,14 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         data = meta._d
         # The names are checked when the record is sent, as python-auditor does; whether they
         # are all plain is noted now, while they are at hand.
-        plain = True
-        for key, values in data.items():
-            if key not in _known and not is_plain(key):
-                plain = False
-                break
-            for value in values:
-                if value not in _known and not is_plain(value):
-                    plain = False
-                    break
+        known = _known
+        plain = known.issuperset(data) and known.issuperset(_chain(*data.values()))
+        if not plain:
+            plain = all(
+                (key in known or is_plain(key))
+                and all(value in known or is_plain(value) for value in values)
+                for key, values in data.items()
+            )
         self._meta = _Raw(encode(data))
         self._meta_plain = plain
         self._w.meta = None
