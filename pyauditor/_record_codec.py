@@ -70,6 +70,8 @@ grows past it is a broken or hostile stream, and failing then keeps memory bound
 """
 
 _replace = msgspec.structs.replace
+_METAS_DECODER = msgspec.json.Decoder(list[dict[str, tuple[str, ...]] | None])
+_META_DECODER = msgspec.json.Decoder(dict[str, tuple[str, ...]] | None)
 _INF = float("inf")
 # How much the fast path buffers without seeing a record boundary before it hands over.
 _FAST_PENDING = 1024 * 1024
@@ -380,7 +382,9 @@ def _record_of_text(text: str | bytes) -> Record:
     accepts and for the precise message of the others.
     """
     try:
-        return _utc_record(RECORD_DECODER.decode(text))
+        wire = RECORD_DECODER.decode(text)
+        _META_DECODER.decode(wire.meta)  # type: ignore[arg-type]  # kept as JSON: check it
+        return _utc_record(wire)
     except (msgspec.DecodeError, RecursionError, ValueError, OverflowError):
         pass
     try:
@@ -616,6 +620,13 @@ class RecordStreamDecoder:
             return None
         if len(wires) != boundaries + 1:
             return None
+        # The metas were kept as JSON; check them all with one call (the decoded values are
+        # dropped at once, so they cost the collector nothing).
+        metas: list[Any] = [wire.meta for wire in wires]
+        try:
+            _METAS_DECODER.decode(b"[" + b",".join(metas) + b"]")
+        except (msgspec.DecodeError, RecursionError, ValueError, OverflowError):
+            return None
         replace = _replace
         template = SERVER_RECORD
         records: list[Record] = []
@@ -626,7 +637,10 @@ class RecordStreamDecoder:
             if start.tzinfo is not UTC or (stop is not None and stop.tzinfo is not UTC):
                 append(_utc_record(wire))
                 continue
-            append(replace(template, _w=wire))
+            # The meta's JSON, copied out of the decoder's buffer (see Record._meta).
+            raw: Any = wire.meta
+            wire.meta = None
+            append(replace(template, _w=wire, _meta=raw.copy(), _meta_plain=False))
         self._index += len(records)
         self._offset += len(run)
         return records

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import gc
 import threading
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -117,11 +118,41 @@ encode = _encoder.encode
 encode_sorted = _sorted_encoder.encode
 """Compact JSON with every key sorted (python-auditor's ``to_json``), serde_json's format."""
 
-RECORD_DECODER: Final = msgspec.json.Decoder(WireRecord)
-"""One ``Record`` object (``GET /record/{id}``)."""
+NULL: Final = msgspec.Raw(b"null")
 
-RECORDS_DECODER: Final = msgspec.json.Decoder(list[WireRecord])
-"""A JSON array of ``Record`` objects (the stream decoder's fast path)."""
+
+def _decoded_record_type() -> type[WireRecord]:
+    """The generated ``Record`` struct with ``meta`` kept as its JSON (``msgspec.Raw``).
+
+    Built from the generated struct's fields, so a field the spec gains is decoded as well.
+    A record's meta is a dict of lists, which is the most expensive part to decode and to hold
+    (a dict, a tuple and a string per key, all tracked by the cyclic GC); records keep it as
+    its JSON instead and decode it when it is read (see ``Record.meta``).
+    """
+    fields: list[tuple[str, Any, Any]] = []
+    for field in msgspec.structs.fields(WireRecord):
+        if field.name == "meta":
+            fields.append((field.name, msgspec.Raw, NULL))
+        elif field.required:
+            fields.append((field.name, field.type, msgspec.NODEFAULT))
+        else:
+            fields.append((field.name, field.type, field.default))
+    rename = {f.name: f.encode_name for f in msgspec.structs.fields(WireRecord)}
+    struct = msgspec.defstruct(
+        "Record", fields, kw_only=True, gc=False, rename=rename, module=__name__
+    )
+    return struct  # type: ignore[return-value]
+
+
+_DECODED_RECORD = _decoded_record_type()
+
+RECORD_DECODER: Final[msgspec.json.Decoder[WireRecord]] = msgspec.json.Decoder(_DECODED_RECORD)
+"""One ``Record`` object (``GET /record/{id}``), its meta kept as JSON."""
+
+RECORDS_DECODER: Final[msgspec.json.Decoder[list[WireRecord]]] = msgspec.json.Decoder(
+    types.GenericAlias(list, (_DECODED_RECORD,))
+)
+"""A JSON array of ``Record`` objects (the stream decoder's fast path), meta kept as JSON."""
 
 
 # -- pausing the cyclic garbage collector ----------------------------------------------------
