@@ -310,8 +310,8 @@ class Meta:
     ``if record.meta:`` still means "has meta"); use :meth:`to_dict` to inspect it.
     """
 
-    # _d may be shared with records (with_meta, Record.meta); _shared says so, and the first
-    # insert() then copies it.  The values are tuples, so a shallow copy is a whole one.
+    # _d may be shared with a record's decoded meta (Record.meta); _shared says so, and the
+    # first insert() then copies it.  The values are tuples, so a shallow copy is a whole one.
     __slots__ = ("_d", "_shared")
     _d: MetaData
     _shared: bool
@@ -330,11 +330,6 @@ class Meta:
         meta._d = {key: tuple(values) for key, values in data.items()}
         meta._shared = False
         return meta
-
-    def _share(self) -> MetaData:
-        """The dict, for a record to keep; this Meta copies it before changing it again."""
-        self._shared = True
-        return self._d
 
     def insert(self, key: str, value: list[str]) -> Meta:
         """Set ``key`` to the list ``value`` (replacing an earlier one) and return this Meta.

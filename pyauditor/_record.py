@@ -1,14 +1,17 @@
 """The :class:`Record` facade: python-auditor's API over the generated ``Record`` wire struct.
 
 A Record holds one :class:`pyauditor_api.wire.Record` (``_w``), the struct ``make generate``
-writes from openapi.yaml, and nothing else but a flag.  Records built here and records decoded
-from a server are the same thing: a decoded record is its struct, wrapped, so ``get()`` of 100k
-records costs one small object per record on top of msgspec's decoding, and a field the spec
-gains is kept on decoded records (and written by :meth:`Record.to_json`) without code here.
+writes from openapi.yaml, its meta as JSON (``_meta``, see there) and two flags.  Records built
+here and records decoded from a server are the same thing: a decoded record is its struct,
+wrapped, so ``get()`` of 100k records costs one small object per record on top of msgspec's
+decoding, and a field the spec gains is kept on decoded records (and written by
+:meth:`Record.to_json`) without code here.  Record itself is a msgspec Struct with
+``gc=False``, so that holding 100k of them costs the cyclic garbage collector nothing.
 
 Timestamps are stored as UTC-aware datetimes; the getters return *naive* UTC wall time, as
-python-auditor does.  Getters return copies: new lists, and Meta/Component/Score views of the
-(never changed) wire structs.
+python-auditor does.  Getters return copies: new lists, a Meta decoded from the JSON (or
+sharing a decoded dict until it is changed), and Component/Score views of the (never changed)
+wire structs.
 """
 
 from __future__ import annotations
