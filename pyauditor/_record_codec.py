@@ -22,6 +22,7 @@ numbers and broken UTF-8 included.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable
 from typing import Any, Final
@@ -70,6 +71,7 @@ grows past it is a broken or hostile stream, and failing then keeps memory bound
 """
 
 _replace = msgspec.structs.replace
+_gc_enabled = gc.isenabled
 _METAS_DECODER = msgspec.json.Decoder(list[dict[str, tuple[str, ...]] | None])
 _META_DECODER = msgspec.json.Decoder(dict[str, tuple[str, ...]] | None)
 _INF = float("inf")
@@ -559,7 +561,7 @@ class RecordStreamDecoder:
                     self._size = 0
                     return self._to_fallback(data)
                 return []
-        head = b"".join(pieces) + chunk[: cut + 1] if pieces else chunk[: cut + 1]
+        head = b"".join([*pieces, chunk[: cut + 1]]) if pieces else chunk[: cut + 1]
         tail = chunk[cut + 1 :]
         self._pieces = []
         self._size = 0
@@ -614,7 +616,10 @@ class RecordStreamDecoder:
         # Each replacement added one byte: no separate count of the boundaries is needed.
         boundaries = len(array) - len(run) - 2
         try:
-            with gc_paused():
+            if _gc_enabled():  # get() pauses the collector for the whole result already
+                with gc_paused():
+                    wires = RECORDS_DECODER.decode(array)
+            else:
                 wires = RECORDS_DECODER.decode(array)
         except (msgspec.DecodeError, RecursionError, ValueError, OverflowError):
             return None
