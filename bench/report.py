@@ -179,7 +179,7 @@ def render_docs(results: dict[str, Any]) -> str:
         "Do not edit: run `make bench` and commit the result. -->",
         "",
         "pyauditor is a pure-Python replacement for the Rust/PyO3 client python-auditor 0.11.2. "
-        "This page compares both, side by side, on the workloads of issue 7. Every number below "
+        "This page compares both, side by side, on the workloads of issue 7 and the production-shaped workloads of issue 11 (rows starting with 'production:'). Every number below "
         "comes from the run recorded in `bench/results/results.json`.",
         "",
         "## Reproduce",
