@@ -48,6 +48,7 @@ from ._protocol import (
     status_error,
 )
 from ._records import (
+    BATCH_BYTES,
     Record,
     decode_record_body,
     record_add_body,
@@ -335,7 +336,7 @@ class AuditorClient(_ClientBase):
         async def attempt() -> list[Record]:
             records: list[Record] = []
             extend = records.extend
-            decoder = record_stream_decoder()
+            decoder = record_stream_decoder(batch_bytes=BATCH_BYTES)
             # A bounded result (whole-request timeout): see gc_paused for why.
             with gc_paused():
                 async with self._open_stream(path, whole_timeout=True) as chunks:
@@ -640,7 +641,7 @@ class AuditorClientBlocking(_ClientBase):
 
     def _record_batches(self, path: str, *, whole_timeout: bool) -> Iterator[list[Record]]:
         """The records of a GET /records answer, a list per chunk received."""
-        decoder = record_stream_decoder()
+        decoder = record_stream_decoder(batch_bytes=BATCH_BYTES if whole_timeout else 0)
         url = self._url(path)
         with self._response(QUERY_RECORDS.method, path, None, whole_timeout=whole_timeout) as (
             status,

@@ -429,7 +429,8 @@ def _record_from_json(data: bytes, checked: bool) -> Record:
 
 
 _LOCAL: Record = msgspec.StructMeta.__call__(Record, None, True)
-SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, None, False)
+# A record from a server: names unchecked, meta (as JSON) not known to be plain.
+SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, None, False, None, False)
 """A template: ``msgspec.structs.replace(SERVER_RECORD, _w=wire)`` is a Record from a server."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._parts import Component, Meta, Score
 from ._record import Record
 from ._record_codec import (
+    BATCH_BYTES,
     MAX_RECORD_BYTES,
     RecordStreamDecoder,
     decode_record_body,
@@ -26,6 +27,7 @@ from ._record_codec import (
 )
 
 __all__ = [
+    "BATCH_BYTES",
     "MAX_RECORD_BYTES",
     "Component",
     "Meta",

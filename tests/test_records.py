@@ -668,3 +668,14 @@ def test_getters_hand_out_independent_copies() -> None:
         scores.append(Score("x", 2.0))
         assert again[0].scores == [Score("hs", 9.2)]
         assert record == full_record()
+
+
+def test_a_copied_or_pickled_record_still_checks_its_meta_when_sent() -> None:
+    import copy
+    import pickle
+
+    record = Record("r1", T0).with_meta(Meta().insert("site", [""]))
+    for again in (pickle.loads(pickle.dumps(record)), copy.copy(record), copy.deepcopy(record)):
+        assert again == record
+        with pytest.raises(ValidationError, match="is empty"):
+            record_add_body(again)
