@@ -387,6 +387,203 @@ def wl_stream(args: argparse.Namespace, m: Measurement) -> None:
         _check(count == args.n, f"got {count} of {args.n} records")
 
 
+# --- production-shaped workloads (issue 11) ---------------------------------------------------
+
+
+def _production_specs(n: int) -> list[Any]:
+    try:
+        from . import production
+    except ImportError:  # run as a script: bench/ is sys.path[0]
+        import production  # type: ignore[no-redef]
+    return production.specs(n)
+
+
+def _production_maker(n: int) -> Callable[[], list[Any]]:
+    """A function that builds ``n`` production records (bench.production), to be timed."""
+    _require(*_RECORD_NAMES)
+    import pyauditor
+
+    specs = _production_specs(n)
+    Record, Meta = pyauditor.Record, pyauditor.Meta
+    Component, Score = pyauditor.Component, pyauditor.Score
+
+    def make() -> list[Any]:
+        out = []
+        for s in specs:
+            meta = (
+                Meta()
+                .insert("site_id", [s.site])
+                .insert("group_id", [s.group])
+                .insert("user_id", [s.user])
+                .insert("queue", [s.queue])
+            )
+            out.append(
+                Record(s.record_id, s.start)
+                .with_meta(meta)
+                .with_component(
+                    Component("Cores", s.cores)
+                    .with_score(Score("HEPSPEC06", s.hepspec06))
+                    .with_score(Score("HEPscore23", s.hepscore23))
+                )
+                .with_component(Component("Memory", s.memory))
+                .with_component(Component("TotalCPU", s.total_cpu))
+                .with_stop_time(s.stop)
+            )
+        return out
+
+    return make
+
+
+def wl_prod_construct(args: argparse.Namespace, m: Measurement) -> None:
+    """Construct ``n`` production records and keep them all."""
+    make = _production_maker(args.n)
+    with Timer(m, args.profile):
+        records = make()
+    _check(len(records) == args.n and records[-1].runtime is not None, "records")
+
+
+def wl_prod_to_json(args: argparse.Namespace, m: Measurement) -> None:
+    """``to_json()`` of ``n`` pre-built production records."""
+    records = _production_maker(args.n)()
+    with Timer(m, args.profile):
+        texts = [r.to_json() for r in records]
+    _check(json.loads(texts[-1])["record_id"] == records[-1].record_id, "to_json output")
+    m.extra["sample"] = texts[-1]
+
+
+def wl_prod_query(args: argparse.Namespace, m: Measurement) -> None:
+    """``n`` queries, each with its own times, a meta and a component filter, sort and limit."""
+    _require(*_QUERY_NAMES, "ComponentQuery")
+    import pyauditor
+
+    specs = _production_specs(args.n)
+    QueryBuilder, Operator, Value = pyauditor.QueryBuilder, pyauditor.Operator, pyauditor.Value
+    MetaQuery, MetaOperator = pyauditor.MetaQuery, pyauditor.MetaOperator
+    ComponentQuery, SortBy = pyauditor.ComponentQuery, pyauditor.SortBy
+    with Timer(m, args.profile):
+        for s in specs:
+            query = (
+                QueryBuilder()
+                .with_start_time(Operator().gte(Value.set_datetime(s.start)))
+                .with_stop_time(Operator().lt(Value.set_datetime(s.stop)))
+                .with_meta_query(
+                    MetaQuery().meta_operator("site_id", MetaOperator().contains([s.site]))
+                )
+                .with_component_query(
+                    ComponentQuery().component_operator(
+                        "Cores", Operator().gte(Value.set_count(s.cores))
+                    )
+                )
+                .sort_by(SortBy().descending("stop_time"))
+                .limit(500)
+                .build()
+            )
+    _check(query.startswith("start_time[gte]="), f"unexpected query {query!r}")
+    m.extra["sample"] = query
+
+
+def _prod_bulk_check(args: argparse.Namespace, m: Measurement, before: dict[str, Any]) -> None:
+    after = _server_stats(args.port)
+    m.extra.update(_sent(before, after))
+    _check(
+        m.extra["server_records"] == args.n,
+        f"server received {m.extra['server_records']} of {args.n} records",
+    )
+
+
+def wl_prod_bulk_async(args: argparse.Namespace, m: Measurement) -> None:
+    """Async ``bulk_insert`` of ``n`` pre-built production records to the discard server."""
+    records = _production_maker(args.n)()
+
+    async def run() -> None:
+        client = _builder(args.port, 120).build()
+        before = _server_stats(args.port)
+        with Timer(m, args.profile):
+            await client.bulk_insert(records)
+        _prod_bulk_check(args, m, before)
+
+    asyncio.run(run())
+
+
+def wl_prod_bulk_blocking(args: argparse.Namespace, m: Measurement) -> None:
+    """Blocking ``bulk_insert`` of ``n`` pre-built production records to the discard server."""
+    records = _production_maker(args.n)()
+    client = _builder(args.port, 120).build_blocking()
+    before = _server_stats(args.port)
+    with Timer(m, args.profile):
+        client.bulk_insert(records)
+    _prod_bulk_check(args, m, before)
+
+
+def _read_every_field(records: list[Any]) -> int:
+    """Read every field of every record: id, times, runtime, every meta key, every component
+    and score (what an accounting report over a month of records does)."""
+    count = 0
+    for record in records:
+        record.record_id  # noqa: B018  (reading is the point)
+        record.start_time  # noqa: B018
+        record.stop_time  # noqa: B018
+        record.runtime  # noqa: B018
+        meta = record.meta
+        for key in ("site_id", "group_id", "user_id", "queue"):
+            count += len(meta.get(key))
+        for component in record.components:
+            component.name  # noqa: B018
+            component.amount  # noqa: B018
+            for score in component.scores:
+                score.name  # noqa: B018
+                score.value  # noqa: B018
+    return count
+
+
+def _prod_after_get(
+    args: argparse.Namespace, m: Measurement, get: Measurement, records: list[Any]
+) -> None:
+    """Time reading every field; the targeted figures are get() and reading together."""
+    m.extra["peak_rss_get_mb"] = _peak_rss_mb()
+    m.extra["get_wall"] = get.wall
+    m.extra["get_cpu"] = get.cpu
+    _check(len(records) == args.n, f"got {len(records)} of {args.n} records")
+    read = Measurement()
+    read_profile = args.profile.removesuffix(".prof") + ".read.prof" if args.profile else None
+    with Timer(read, read_profile):
+        count = _read_every_field(records)
+    _check(count == 4 * args.n, f"read {count} meta values")
+    expected = _production_specs(args.n)[-1]
+    last = records[-1]
+    _check(last.record_id == expected.record_id, f"last record is {last.record_id!r}")
+    _check(last.components[0].scores[1].value == expected.hepscore23, "score value")
+    _check(last.stop_time == expected.stop.replace(tzinfo=None), f"stop time {last.stop_time!r}")
+    m.extra["read_wall"] = read.wall
+    m.extra["read_cpu"] = read.cpu
+    m.wall = get.wall + read.wall
+    m.cpu = get.cpu + read.cpu
+
+
+def wl_prod_get_async(args: argparse.Namespace, m: Measurement) -> None:
+    """Async ``get()`` of ``n`` production records, then read every field of every record."""
+    _require("Record", "AuditorClientBuilder")
+
+    async def run() -> None:
+        client = _builder(args.port, 120).build()
+        get = Measurement()
+        with Timer(get, args.profile):
+            records = await client.get()
+        _prod_after_get(args, m, get, records)
+
+    asyncio.run(run())
+
+
+def wl_prod_get_blocking(args: argparse.Namespace, m: Measurement) -> None:
+    """Blocking ``get()`` of ``n`` production records, then read every field of every record."""
+    _require("Record", "AuditorClientBuilder")
+    client = _builder(args.port, 120).build_blocking()
+    get = Measurement()
+    with Timer(get, args.profile):
+        records = client.get()
+    _prod_after_get(args, m, get, records)
+
+
 def _free_port() -> int:
     """A local port nobody listens on (bound, then released)."""
     with socket.socket() as s:
@@ -501,6 +698,13 @@ def wl_resend(args: argparse.Namespace, m: Measurement) -> None:
 
 
 WORKLOADS: dict[str, Callable[[argparse.Namespace, Measurement], None]] = {
+    "prod_construct": wl_prod_construct,
+    "prod_to_json": wl_prod_to_json,
+    "prod_query": wl_prod_query,
+    "prod_bulk_async": wl_prod_bulk_async,
+    "prod_bulk_blocking": wl_prod_bulk_blocking,
+    "prod_get_async": wl_prod_get_async,
+    "prod_get_blocking": wl_prod_get_blocking,
     "construct": wl_construct,
     "to_json": wl_to_json,
     "query": wl_query,

@@ -94,10 +94,11 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 # The pages are for users, who cannot see the project's issue tracker: workload notes and commit
 # subjects recorded in results.json may name an issue's targets, the pages say "the targets".
 _ISSUE_TARGETS = re.compile(r"issue \d+'s targets")
+_ISSUE_CITED = re.compile(r"issue \d+, ")
 
 
 def _public(text: str) -> str:
-    return _ISSUE_TARGETS.sub("the targets", text)
+    return _ISSUE_CITED.sub("", _ISSUE_TARGETS.sub("the targets", text))
 
 
 def notes(results: dict[str, Any]) -> list[str]:
@@ -191,8 +192,9 @@ def render_docs(results: dict[str, Any]) -> str:
         "Do not edit: run `make bench` and commit the result. -->",
         "",
         "pyauditor is a pure-Python replacement for the Rust/PyO3 client python-auditor 0.11.2. "
-        "This page compares both, side by side, on the workloads under Results. Every number "
-        "comes from the run recorded in `bench/results/results.json`.",
+        "This page compares both, side by side, on the workloads under Results (rows starting "
+        "with 'production:' use production-shaped data, no two records sharing a value). Every "
+        "number comes from the run recorded in `bench/results/results.json`.",
         "",
         "## Reproduce",
         "",

@@ -120,6 +120,8 @@ def server(workload: Workload) -> Iterator[int]:
         cmd += ["--count", str(workload.n)]
         if workload.chunk_size is not None:
             cmd += ["--chunk-size", str(workload.chunk_size)]
+        if workload.shape != "baseline":
+            cmd += ["--shape", workload.shape]
     # stdin stays open as a lifeline: the server exits when it reads EOF, even if we are killed.
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -36,6 +36,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+try:
+    from . import production
+except ImportError:  # run as a script: bench/ is sys.path[0]
+    import production  # type: ignore[no-redef]
+
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DiscardServer",
@@ -75,7 +80,12 @@ def records_body(count: int) -> bytes:
 _WRITE_SIZE = 256 * 1024
 
 
-def _chunked(count: int, chunk_size: int) -> list[bytes]:
+SHAPES = ("baseline", "production")
+"""``baseline``: the reference's perf_baseline record (:func:`record_json`); ``production``:
+:mod:`bench.production` (issue 11: every record its own id, times and values)."""
+
+
+def _chunked(count: int, chunk_size: int, shape: str = "baseline") -> list[bytes]:
     """``count`` records framed for ``Transfer-Encoding: chunked``, ready to write.
 
     ``chunk_size`` 0 frames each record as its own chunk, as AUDITOR's server does.  Framing once
@@ -83,12 +93,14 @@ def _chunked(count: int, chunk_size: int) -> list[bytes]:
     process stays idle while the client works.  The result is split into blocks of about 256 KiB
     for writing; how the bytes are split between writes does not change what the client parses.
     """
-    if chunk_size == 0:
-        framed = b"".join(
-            [b"%x\r\n%s\r\n" % (len(r), r) for r in (record_json(i).encode() for i in range(count))]
-        )
+    if shape == "production":
+        texts = [production.record_json(spec).encode() for spec in production.specs(count)]
     else:
-        body = records_body(count)
+        texts = [record_json(i).encode() for i in range(count)]
+    if chunk_size == 0:
+        framed = b"".join([b"%x\r\n%s\r\n" % (len(r), r) for r in texts])
+    else:
+        body = b"".join(texts)
         framed = b"".join(
             [
                 b"%x\r\n%s\r\n" % (len(body[i : i + chunk_size]), body[i : i + chunk_size])
@@ -263,9 +275,15 @@ class _RecordsHandler(_Handler):
 class RecordsServer(_BenchServer):
     """Serves ``count`` pre-built records for every ``GET /records``, from memory, chunked."""
 
-    def __init__(self, count: int, chunk_size: int = DEFAULT_CHUNK_SIZE, port: int = 0) -> None:
+    def __init__(
+        self,
+        count: int,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        port: int = 0,
+        shape: str = "baseline",
+    ) -> None:
         self.count = count
-        self.framed = _chunked(count, chunk_size)
+        self.framed = _chunked(count, chunk_size, shape)
         super().__init__(_RecordsHandler, port)
 
 
@@ -291,13 +309,14 @@ def _main(argv: list[str] | None = None) -> None:
     records.add_argument(
         "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="0: one chunk per record"
     )
+    records.add_argument("--shape", choices=SHAPES, default="baseline")
     args = parser.parse_args(argv)
 
     server: _BenchServer
     if args.kind == "discard":
         server = DiscardServer()
     else:
-        server = RecordsServer(args.count, args.chunk_size)
+        server = RecordsServer(args.count, args.chunk_size, shape=args.shape)
 
     def stop(*_: object) -> None:
         # shutdown() blocks until serve_forever returns, so it must run off the serving thread.

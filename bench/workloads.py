@@ -77,6 +77,15 @@ _DISTINCT_NOTE = (
 )
 
 
+_PRODUCTION_NOTE = (
+    "Production-shaped data (issue 11, bench/production.py): every record its own id and its "
+    "own start and stop time (half with microseconds), meta site_id (3 values), group_id (10), "
+    "user_id (1000), queue (4), components Cores (1-16, scores HEPSPEC06 and HEPscore23), "
+    "Memory and TotalCPU; about 470 bytes per record on the wire. No two records share an id "
+    "or a timestamp, so caches of repeated values do not help."
+)
+
+
 @dataclass(frozen=True)
 class Workload:
     """A workload run alternately on both implementations, each run in a fresh child process."""
@@ -91,6 +100,8 @@ class Workload:
     server: Literal["discard", "records"] | None = None
     chunk_size: int | None = None
     """Records server only: HTTP chunk size (None = the server's default)."""
+    shape: Literal["baseline", "production"] = "baseline"
+    """Records server only: which records it serves (bench.servers.SHAPES)."""
     runs: int | None = None
     """Measured runs per implementation (None = the harness's ``--runs``)."""
     warmup: int | None = None
@@ -209,6 +220,78 @@ WORKLOADS: tuple[Workload, ...] = (
         _time_metrics(None),
         child_args=("--distinct",),
         note=_DISTINCT_NOTE,
+    ),
+    Workload(
+        "prod_get_blocking",
+        "production: get() of 100k records + read every field, blocking",
+        "prod_get_blocking",
+        100_000,
+        (
+            *_time_metrics(0.6),
+            Metric("peak_rss_get_mb", "peak RSS after get()", "MB", Target("ratio", 0.8)),
+            Metric("get_cpu", "client CPU of get() alone", "s"),
+            Metric("read_cpu", "client CPU reading every field", "s"),
+        ),
+        server="records",
+        shape="production",
+        note=_PRODUCTION_NOTE + " Timed: get() and then reading every field of every record "
+        "(id, start, stop, runtime, every meta key, every component and score), together; the "
+        "two parts are shown on their own as well.",
+    ),
+    Workload(
+        "prod_get_async",
+        "production: get() of 100k records + read every field, async",
+        "prod_get_async",
+        100_000,
+        (
+            *_time_metrics(0.6),
+            Metric("peak_rss_get_mb", "peak RSS after get()", "MB", Target("ratio", 0.8)),
+            Metric("get_cpu", "client CPU of get() alone", "s"),
+            Metric("read_cpu", "client CPU reading every field", "s"),
+        ),
+        server="records",
+        shape="production",
+    ),
+    Workload(
+        "prod_bulk_blocking",
+        "production: bulk_insert of 100k records, blocking",
+        "prod_bulk_blocking",
+        100_000,
+        _time_metrics(0.8),
+        server="discard",
+        note=_PRODUCTION_NOTE + " Records are built before timing.",
+    ),
+    Workload(
+        "prod_bulk_async",
+        "production: bulk_insert of 100k records, async",
+        "prod_bulk_async",
+        100_000,
+        _time_metrics(0.8),
+        server="discard",
+    ),
+    Workload(
+        "prod_construct",
+        "production: construct 100k records",
+        "prod_construct",
+        100_000,
+        (*_time_metrics(1.0), _RSS),
+        note=_PRODUCTION_NOTE,
+    ),
+    Workload(
+        "prod_to_json",
+        "production: to_json() of 100k records",
+        "prod_to_json",
+        100_000,
+        _time_metrics(1.0),
+    ),
+    Workload(
+        "prod_query",
+        "production: build 100k query strings",
+        "prod_query",
+        100_000,
+        _time_metrics(1.0),
+        note="Each query its own start and stop time, a meta filter (site_id), a component filter "
+        "(Cores >= the record's cores), a sort and a limit.",
     ),
     Workload(
         "queue",

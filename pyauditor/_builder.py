@@ -12,8 +12,9 @@ import httpx
 
 from ._client import AuditorClient, AuditorClientBlocking
 from ._errors import ConfigurationError
-from ._protocol import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_RECORD_BYTES, RetryPolicy, base_url
+from ._protocol import DEFAULT_MAX_ANSWER_BYTES, RetryPolicy, base_url
 from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
+from ._record_codec import MAX_RECORD_BYTES
 from ._settings import ClientSettings, QueueSettings
 from ._tls import TLSFiles, create_ssl_context
 
@@ -98,7 +99,7 @@ class AuditorClientBuilder:
         self._retry: RetryPolicy | None = None  # None: the defaults (the queue has its own)
         self._give_up: GiveUp | None = None
         self._max_answer = DEFAULT_MAX_ANSWER_BYTES
-        self._max_record = DEFAULT_MAX_RECORD_BYTES
+        self._max_record = MAX_RECORD_BYTES
         self._transport: httpx.BaseTransport | None = None
         self._async_transport: httpx.AsyncBaseTransport | None = None
 
@@ -179,10 +180,13 @@ class AuditorClientBuilder:
         return self
 
     def max_record_size(self, max_bytes: int) -> AuditorClientBuilder:
-        """Bound the size of one record of a streamed result (default 8 MiB).
+        """Bound the size of one record of a streamed result (default 16 MiB).
 
-        ``get``, ``advanced_query`` and ``iter_records`` read results of any length record by
-        record; a single record larger than ``max_bytes`` (after decompression) is an error.
+        ``get``, ``advanced_query`` and ``iter_records`` decode results of any length record
+        by record as they arrive; a single record larger than ``max_bytes`` (after
+        decompression) raises :class:`ResponseTooLargeError` once that much of it arrived, so a
+        broken or hostile stream cannot fill the client's memory.  AUDITOR refuses request
+        bodies over 2 MiB, so no record it stores comes near the default.
         """
         self._max_record = _size(max_bytes, "max_record_size")
         return self

@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -51,6 +52,7 @@ from ._operations import (
 from ._protocol import timeout_error
 from ._records import Record
 from ._settings import ClientSettings
+from ._wire import gc_paused
 
 __all__ = ["AuditorClient", "AuditorClientBlocking"]
 
@@ -112,6 +114,13 @@ class _ClientBase:
             max_answer_bytes=settings.max_answer_bytes,
             max_record_bytes=settings.max_record_bytes,
         )
+
+    @staticmethod
+    def _decoding(request: Request) -> AbstractContextManager[object]:
+        # A whole result (get, advanced_query) is bounded by the timeout: the cyclic GC is
+        # paused while it arrives and is decoded (see gc_paused for why).  Not for streams,
+        # whose records the caller holds for as long as it likes.
+        return gc_paused() if request.records else nullcontext()
 
     def _records(self, response: httpx.Response, url: str) -> RecordsReader:
         return RecordsReader(encoding_of(response), f"GET {url}", self._settings.max_record_bytes)
@@ -248,9 +257,10 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
         url = self._base + request.path
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._settings.timeout):
-                response = await pool.send(self._build(pool, request), stream=True)
-                answer = await self._answer(request, response, url)
+            with self._decoding(request):
+                async with asyncio.timeout(self._settings.timeout):
+                    response = await pool.send(self._build(pool, request), stream=True)
+                    answer = await self._answer(request, response, url)
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             raise self._failed(error, request, url, started) from None
         self._sent(request, url, answer.status, started)
@@ -406,7 +416,7 @@ class AuditorClientBlocking(_ClientBase, SyncAPI, ReadAPI, WriteAPI):
         started = time.monotonic()
         end = started + self._settings.timeout
         try:
-            with deadline(end):
+            with self._decoding(request), deadline(end):
                 response = pool.send(self._build(pool, request), stream=True)
                 answer = self._answer(request, response, url, end)
         except (httpx.HTTPError, TimeoutError, OSError) as error:

@@ -26,13 +26,12 @@ Methods and paths come from the route table ``make generate`` writes from openap
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
 from pyauditor_api.routes import (
@@ -59,6 +58,7 @@ from ._errors import (
     NotFoundError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    StreamDecodeError,
     ValidationError,
 )
 from ._protocol import (
@@ -67,16 +67,16 @@ from ._protocol import (
     ContentDecoder,
     RetryPolicy,
     check_write_answer,
-    decode_error,
     parse_retry_after,
     status_error,
     wants_retry_after,
 )
 from ._query import QueryBuilder
 from ._records import (
+    BATCH_BYTES,
     Record,
+    decode_record_body,
     record_add_body,
-    record_from_server,
     record_stream_decoder,
     record_update_body,
 )
@@ -216,18 +216,20 @@ class Answer:
 class RecordsReader:
     """Decode the records of a streamed ``GET /records`` answer from its raw chunks.
 
-    Undoes the ``Content-Encoding`` in bounded steps, hands the text to the record codec's
-    stream decoder and keeps each record within ``max_record_bytes``.
+    Undoes the ``Content-Encoding`` in bounded steps and hands the text to the record codec's
+    stream decoder, which keeps each record within ``max_record_bytes``.  ``batch_bytes`` is
+    the decoder's (``BATCH_BYTES`` for a whole result, 0 to hand records out as they arrive).
     """
 
-    __slots__ = ("_content", "_decoder", "_limit", "_pending", "_what")
+    __slots__ = ("_content", "_decoder", "_limit", "_what")
 
-    def __init__(self, encoding: str | None, what: str, max_record_bytes: int) -> None:
+    def __init__(
+        self, encoding: str | None, what: str, max_record_bytes: int, batch_bytes: int = 0
+    ) -> None:
         self._content = ContentDecoder(encoding, what)
         self._what = what
-        self._decoder = record_stream_decoder()
+        self._decoder = record_stream_decoder(max_record_bytes, batch_bytes=batch_bytes)
         self._limit = max_record_bytes
-        self._pending = 0  # decoded bytes fed since a record was last completed
 
     @property
     def count(self) -> int:
@@ -238,39 +240,46 @@ class RecordsReader:
         """The records a raw chunk completes."""
         try:
             if self._content.identity:
-                return self._bounded(self._decoder.feed(data), len(data))
+                return self._decoder.feed(data)
             records: list[Record] = []
             for piece in self._content.decode(data):
-                records += self._bounded(self._decoder.feed(piece), len(piece))
+                try:
+                    records += self._decoder.feed(piece)
+                except StreamDecodeError:
+                    if not records:
+                        raise
+                    break  # the records before the problem first; the next call raises it
             return records
+        except StreamDecodeError as error:
+            raise self._judged(error) from None
         except (ValueError, RecursionError) as error:
             raise self._untyped(error) from None
 
-    def _bounded(self, records: list[Record], size: int) -> list[Record]:
-        # Per chunk, not per record: a record grows past the bound when this much arrived
-        # without completing one (to within a chunk).
-        if records:
-            self._pending = 0
-        else:
-            self._pending += size
-            if self._pending > self._limit:
-                raise ResponseTooLargeError(
-                    f"{self._what}: record #{self._decoder.count} is larger than the client's "
-                    f"bound of {self._limit} bytes (AuditorClientBuilder.max_record_size)",
-                    limit=self._limit,
-                )
-        return records
+    def finish(self) -> Iterator[Record]:
+        """The records completed by the end of the body; raises if it is malformed or cut off.
 
-    def finish(self) -> list[Record]:
-        """The records completed by the end of the body; raises if it is cut off."""
+        A generator: the records before a problem at the end are handed out before it raises.
+        """
         try:
-            records: list[Record] = []
             for piece in self._content.finish():
-                records += self._decoder.feed(piece)
-            records += self._decoder.finish()
-            return records
+                yield from self._decoder.feed(piece)
+            yield from self._decoder.finish()
+            yield from self._decoder.finish()  # raises a problem found after those records
+        except StreamDecodeError as error:
+            raise self._judged(error) from None
         except (ValueError, RecursionError) as error:
             raise self._untyped(error) from None
+
+    def _judged(self, error: StreamDecodeError) -> ResponseDecodeError:
+        # A record over the bound is not malformed: the client's size bound stopped it.
+        if not self._decoder.too_large:
+            return error
+        return ResponseTooLargeError(
+            f"{self._what}: record #{error.index} is larger than the client's bound of "
+            f"{self._limit} bytes (AuditorClientBuilder.max_record_size)",
+            limit=self._limit,
+            body=error.body,
+        )
 
     def _untyped(self, error: Exception) -> ResponseDecodeError:
         # The client's promise: whatever the bytes, only typed errors (absurd nesting or
@@ -309,7 +318,8 @@ class AnswerReader:
         self._records: RecordsReader | None = None
         self._body: BodyReader | None = None
         if request.records and ok:
-            self._records = RecordsReader(encoding, what, max_record_bytes)
+            # A whole result: nothing is handed out before its end, so decode in runs.
+            self._records = RecordsReader(encoding, what, max_record_bytes, BATCH_BYTES)
         else:
             self._body = BodyReader(encoding, max_answer_bytes, what, error=not ok)
 
@@ -626,21 +636,6 @@ def _lookup_id(record_id: object) -> str:
     )
 
 
-def _single_record(body: bytes, what: str) -> Record:
-    """The record in the body of ``GET /record/{id}``: exactly one JSON object."""
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError) as error:  # bad UTF-8, huge numbers, absurd nesting
-        raise decode_error(what, body, f"not a JSON record ({error})") from None
-    if type(value) is not dict:
-        # AUDITOR answers `null` for an id that is not a valid name.
-        raise decode_error(what, body, "expected one record object")
-    try:
-        return record_from_server(value)
-    except (TypeError, ValueError, RecursionError) as error:
-        raise decode_error(what, body, str(error)) from None
-
-
 def get_single_record(record_id: str) -> Plan[Record]:
     """``GET /record/{record_id}``, telling a missing record from a failing server.
 
@@ -660,7 +655,7 @@ def get_single_record(record_id: str) -> Plan[Record]:
     def flow() -> Flow[Record]:
         answer = yield Request(GET_RECORD, path)
         if answer.ok:
-            return _single_record(answer.body, f"GET {answer.url}")
+            return decode_record_body(answer.body, f"GET {answer.url}")
         failure = answer.error(GET_RECORD.method)
         if answer.status != 500:
             raise failure

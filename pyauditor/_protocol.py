@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import email.utils
 import enum
-import json
 import logging
 import math
 import random
@@ -36,13 +35,13 @@ from ._errors import (
     ResponseTooLargeError,
     ServerError,
 )
+from ._record_codec import decode_warning
 from ._version import __version__
 
 __all__ = [
     "ACCEPT_ENCODING",
     "BODY_LIMIT",
     "DEFAULT_MAX_ANSWER_BYTES",
-    "DEFAULT_MAX_RECORD_BYTES",
     "MAX_RETRY_AFTER",
     "RECORD_EXISTS",
     "USER_AGENT",
@@ -171,13 +170,13 @@ def classify_write_answer(body: bytes) -> WriteAnswer:
         return WriteAnswer.STORED
     if text == _RECORD_EXISTS_BYTES:
         return WriteAnswer.EXISTS
-    if text[:1] == b"{" and len(text) <= _WARNING_LIMIT and b'"warning"' in text:
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):  # bad UTF-8 or numbers, absurd nesting
-            return WriteAnswer.UNCLEAR
-        if type(value) is dict and isinstance(value.get("warning"), str):
-            return WriteAnswer.WARNING
+    if (
+        text[:1] == b"{"
+        and len(text) <= _WARNING_LIMIT
+        and b'"warning"' in text
+        and decode_warning(text) is not None
+    ):
+        return WriteAnswer.WARNING
     return WriteAnswer.UNCLEAR
 
 
@@ -334,9 +333,6 @@ DEFAULT_MAX_ANSWER_BYTES: Final = 8 * 1024 * 1024
 The largest legitimate one is a single stored record (``GET /record/{id}``), and AUDITOR
 refuses request bodies over 2 MiB, so no stored record comes near this.
 """
-
-DEFAULT_MAX_RECORD_BYTES: Final = 8 * 1024 * 1024
-"""Default bound of one record of a streamed result, after decompression (8 MiB)."""
 
 _PIECE: Final = 256 * 1024
 """Most bytes one decompression step produces: what a compressed answer costs in memory."""

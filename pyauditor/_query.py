@@ -27,8 +27,10 @@ import re
 from typing import Any, NoReturn, final
 from urllib.parse import quote_plus
 
+import msgspec
+
 from ._grammar import OPERATOR_NAMES as _OPERATORS
-from ._time import UTC, format_offset, to_utc
+from ._time import UTC, to_utc
 from ._validation import check_str, check_str_list, check_u8, check_u64, type_error
 
 __all__ = [
@@ -54,42 +56,29 @@ def _no_subclass(name: str) -> NoReturn:
     raise TypeError(f"type '{name}' is not an acceptable base type")
 
 
-# Query keys and values repeat (meta keys, site names, sort columns); encoding is the costly
-# part of rendering them.
-_encoded: dict[str, str] = {}
-_CACHE_LIMIT = 4096
+_write_json = msgspec.json.encode
 
 
 def encode(text: str) -> str:
     """Form-urlencode ``text`` as serde_qs does (``~`` is encoded, ``*`` is not)."""
-    encoded = _encoded.get(text)
-    if encoded is None:
-        if _SAFE(text) is not None:
-            encoded = text
-        else:
-            encoded = quote_plus(text, safe="*").replace("~", "%7E")
-        if len(text) <= 256:
-            if len(_encoded) >= _CACHE_LIMIT:
-                _encoded.clear()
-            _encoded[text] = encoded
-    return encoded
-
-
-# Encoded datetimes by identity (see pyauditor._time: datetimes are immutable, and the entry
-# keeps the object alive, so its id cannot be reused while cached).
-_datetime_texts: dict[int, tuple[_dt.datetime, str]] = {}
+    if _SAFE(text) is not None:
+        return text
+    return quote_plus(text, safe="*").replace("~", "%7E")
 
 
 def _encode_datetime(value: _dt.datetime) -> str:
-    hit = _datetime_texts.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    # The text only holds digits and "-T:.+", so two replacements are the whole encoding.
-    text = format_offset(value).replace(":", "%3A").replace("+", "%2B")
-    if len(_datetime_texts) >= 512:
-        _datetime_texts.clear()
-    _datetime_texts[id(value)] = (value, text)
-    return text
+    """``value`` (UTC) as python-auditor writes it in a query, percent-encoded.
+
+    The text only holds digits and ``-T:.+``: one replacement of ``:`` and the offset written
+    already encoded are the whole encoding.  The fraction follows chrono's AutoSi rule (none,
+    3 or 6 digits), as in :func:`pyauditor._time.format_offset`.
+    """
+    # msgspec writes RFC 3339 with "Z" ten times faster than isoformat() of an aware datetime.
+    iso = _write_json(value).decode()[1:-2]
+    micro = value.microsecond
+    if micro and not micro % 1000:
+        iso = iso[:-3]
+    return iso.replace(":", "%3A") + "%2B00%3A00"
 
 
 def _str_list(value: object) -> list[str]:
@@ -521,6 +510,9 @@ class ComponentQuery:
 
 
 def _render_components(query: dict[str, dict[str, Value]]) -> str:
+    if len(query) == 1:
+        ((name, ops),) = query.items()
+        return _render_operator(f"component[{encode(name)}]", ops) if ops else ""
     return "&".join(
         _render_operator(f"component[{encode(name)}]", ops) for name, ops in query.items() if ops
     )

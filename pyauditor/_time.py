@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as _dt
 
+import msgspec
+
 __all__ = [
     "UTC",
     "drop_zone",
@@ -120,19 +122,7 @@ def _iso(value: _dt.datetime) -> str:
     return text if value.tzinfo is None else text[:-6]
 
 
-# Formatting is the most expensive part of serialising a record (isoformat alone costs more
-# than the rest of its JSON), and a batch of records usually shares a few datetime objects
-# (one ``now``, one job start).  Datetimes are immutable, so their text can be
-# remembered by identity; keeping the object in the entry keeps its id from being reused.
-_CACHE_SIZE = 512
-_z_cache: dict[int, tuple[_dt.datetime, str]] = {}
-
-
-def _remember(cache: dict[int, tuple[_dt.datetime, str]], value: _dt.datetime, text: str) -> str:
-    if len(cache) >= _CACHE_SIZE:
-        cache.clear()
-    cache[id(value)] = (value, text)
-    return text
+_write_json = msgspec.json.encode
 
 
 def format_z(value: _dt.datetime) -> str:
@@ -140,10 +130,15 @@ def format_z(value: _dt.datetime) -> str:
 
     ``value`` is naive UTC wall time or has ``tzinfo`` :data:`UTC`.
     """
-    hit = _z_cache.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    return _remember(_z_cache, value, _fraction_trimmed(_iso(value), value.microsecond) + "Z")
+    if value.__class__ is not _dt.datetime or value.tzinfo is None:
+        value = _combine(value.date(), value.time(), UTC)
+    # msgspec writes RFC 3339 with "Z" ten times faster than isoformat() of an aware datetime;
+    # it writes 0 or 6 fraction digits, chrono's AutoSi also 3 for whole milliseconds.
+    text = _write_json(value).decode()[1:-1]
+    micro = value.microsecond
+    if micro and not micro % 1000:
+        return text[:-4] + "Z"
+    return text
 
 
 def format_offset(value: _dt.datetime) -> str:

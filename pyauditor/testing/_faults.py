@@ -200,6 +200,7 @@ class Fault:
                 self._rules.faults.remove(self)
 
     def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request with this method and path."""
         if isinstance(self.action, RecordsFormat) and (method != "GET" or path != "/records"):
             return False  # only a GET /records answer has a records format to change
         if self.method is not None and self.method.upper() != method:
@@ -221,7 +222,8 @@ class FaultRules:
     """The ordered, thread-safe list of faults of one server."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Annotated: a public type's attribute (pyright --verifytypes).
+        self.lock: threading.Lock = threading.Lock()
         self.faults: list[Fault] = []
 
     def add(
@@ -231,6 +233,7 @@ class FaultRules:
         path: str | re.Pattern[str] | None,
         times: int | None,
     ) -> Fault:
+        """Append a fault (see ``AuditorTestServer.inject``) and return it."""
         if not isinstance(action, _ACTION_TYPES):
             raise TypeError(
                 "action must be Respond, Reset, Close, Truncate, Delay or RecordsFormat,"
@@ -261,5 +264,6 @@ class FaultRules:
         return None
 
     def clear(self) -> None:
+        """Remove every fault."""
         with self.lock:
             self.faults.clear()

@@ -76,7 +76,7 @@ def test_defaults() -> None:
     assert settings.ssl_context is None
     assert settings.retry.max_retries == 2
     assert settings.max_answer_bytes == 8 * 1024 * 1024
-    assert settings.max_record_bytes == 8 * 1024 * 1024
+    assert settings.max_record_bytes == 16 * 1024 * 1024, "the record codec's MAX_RECORD_BYTES"
     assert settings.transport is None
     assert settings.async_transport is None
 

@@ -111,10 +111,7 @@ WHITE_SPACE = frozenset(
     + "".join(chr(c) for c in range(0x2000, 0x200B))
     + "\u2028\u2029\u202f\u205f\u3000"
 )
-OPERATORS = ("gt", "lt", "gte", "lte", "equals")
-SORT_COLUMNS = ("start_time", "stop_time", "runtime", "record_id")
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
-MAX_NAME_GRAPHEMES = 256
 # How many per-object problems of one records stream are reported (the rest are counted).
 MAX_REPORTED_OBJECT_PROBLEMS = 10
 
@@ -169,12 +166,19 @@ def _grapheme_lower_bound(text: str) -> int:
     return count
 
 
+def _max_name_graphemes() -> int:
+    """The grapheme limit of a name, from the Name schema's ``x-auditor-max-graphemes``."""
+    return int(_repo_spec()["components"]["schemas"]["Name"]["x-auditor-max-graphemes"])
+
+
 def valid_name_problem(text: str) -> str | None:
-    """Why ``text`` is not a server ValidName (blank after White_Space trim, > 256 graphemes)."""
+    """Why ``text`` is not a server ValidName (blank after White_Space trim, too many graphemes:
+    the limit is the Name schema's ``x-auditor-max-graphemes`` in openapi.yaml)."""
     if all(ch in WHITE_SPACE for ch in text):
         return f"{text!r} is not a valid name (empty after trimming Unicode White_Space)"
-    if _grapheme_lower_bound(text) > MAX_NAME_GRAPHEMES:
-        return f"{text[:40]!r}... is not a valid name (more than {MAX_NAME_GRAPHEMES} graphemes)"
+    limit = _max_name_graphemes()
+    if _grapheme_lower_bound(text) > limit:
+        return f"{text[:40]!r}... is not a valid name (more than {limit} graphemes)"
     return None
 
 
@@ -425,10 +429,94 @@ def _count_problem(value: str) -> str | None:
     return None
 
 
-_GRAMMAR = (
-    "record_id, start_time[op], stop_time[op], runtime[op], component[<name>][op], "
-    "meta[<name>][c|dnc][<i>], sort_by[asc|desc], limit (op: gt|lt|gte|lte|equals)"
-)
+@dataclass(frozen=True)
+class _QueryGrammar:
+    """The ``GET /records`` query grammar, read from the operation's parameters in openapi.yaml.
+
+    Every query parameter is a root key.  A ``deepObject`` parameter nests: an object schema
+    with ``properties`` takes one of them as the next ``[...]`` (``start_time[gte]``), one with
+    ``additionalProperties`` takes a name (``meta[<name>]``), an array takes an index
+    (``[<i>]`` or ``[]``).  The leaf schema checks the value: a Name (grapheme rule), a
+    date-time (chrono's relaxed forms), an integer (its bounds), an enum.
+    """
+
+    schemas: Mapping[str, Any]
+    params: Mapping[str, Mapping[str, Any]]  # name -> resolved parameter
+
+    @staticmethod
+    @functools.cache
+    def of_repo() -> _QueryGrammar:
+        return _QueryGrammar.from_spec(_repo_spec())
+
+    @staticmethod
+    def from_spec(spec: Mapping[str, Any]) -> _QueryGrammar:
+        schemas = spec["components"]["schemas"]
+        operation = spec["paths"]["/records"]["get"]
+        params = {}
+        for parameter in operation.get("parameters", []):
+            if "$ref" in parameter:
+                name = parameter["$ref"].rsplit("/", 1)[-1]
+                parameter = spec["components"]["parameters"][name]
+            if parameter.get("in") == "query":
+                params[parameter["name"]] = parameter
+        return _QueryGrammar(schemas, params)
+
+    def resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        while "$ref" in schema:
+            schema = self.schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        return schema
+
+    def pattern(self, root: str) -> str:
+        """How a pair of ``root`` is written, e.g. ``meta[<name>][c|dnc][<i>]``."""
+        text = root
+        node = self.resolve(self.params[root].get("schema", {}))
+        while True:
+            if "properties" in node:
+                text += "[" + "|".join(node["properties"]) + "]"
+                options = [self.resolve(s) for s in node["properties"].values()]
+                node = options[0] if options else {}
+            elif isinstance(node.get("additionalProperties"), dict):
+                text += "[<name>]"
+                node = self.resolve(node["additionalProperties"])
+            elif node.get("type") == "array":
+                text += "[<i>]"
+                node = self.resolve(node.get("items", {}))
+            else:
+                return text
+
+    def describe(self) -> str:
+        return ", ".join(self.pattern(root) for root in self.params)
+
+
+def _label(schema_ref: str | None, fallback: str) -> str:
+    if schema_ref is None:
+        return fallback
+    name = schema_ref.rsplit("/", 1)[-1]
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).lower()
+
+
+def _leaf_problem(
+    grammar: _QueryGrammar, schema: Mapping[str, Any], value: str, root: str
+) -> str | None:
+    ref = schema.get("$ref")
+    node = grammar.resolve(schema)
+    if "enum" in node:
+        if value not in node["enum"]:
+            label = _label(ref, "value")
+            return f"{label} {value!r} is not one of {', '.join(map(str, node['enum']))}"
+        return None
+    kind = node.get("type")
+    if kind == "integer":
+        problem = _count_problem(value)
+        return problem
+    if kind == "string" and node.get("format") == "date-time":
+        problem = relaxed_timestamp_problem(value)
+        if problem and "+" not in value and " " in value:
+            problem += " (a raw `+` in a query value decodes to a space; send `%2B` or `Z`)"
+        return problem
+    if kind == "string" and "x-auditor-max-graphemes" in node:
+        return valid_name_problem(value)
+    return None
 
 
 def records_query_problems(raw_query: str) -> list[str]:
@@ -473,54 +561,45 @@ def _pair_problems(root: str, groups: list[str], value: str) -> list[str]:
             f"unknown key {root!r}: brackets must be literal `[`/`]`, not percent-encoded "
             "(the server treats encoded brackets as part of the name)"
         ]
+    grammar = _QueryGrammar.of_repo()
     shape = f"{root}" + "".join(f"[{g}]" for g in groups)
-    if root in ("record_id", "limit"):
-        if groups:
-            return [f"{root} takes no [...] (got {shape!r})"]
-        if value == "":
-            return []  # an empty optional value is treated as absent
-        found = valid_name_problem(value) if root == "record_id" else _count_problem(value)
-        return [found] if found else []
-    if root in ("start_time", "stop_time", "runtime"):
-        if len(groups) != 1 or groups[0] not in OPERATORS:
-            return [f"expected {root}[op] with op in {'|'.join(OPERATORS)}, got {shape!r}"]
-        if value == "":
-            return []
-        if root == "runtime":
-            found = _count_problem(value)
+    parameter = grammar.params.get(root)
+    if parameter is None:
+        return [f"unknown key {shape!r}; the grammar allows {grammar.describe()}"]
+    pattern = grammar.pattern(root)
+    schema: Mapping[str, Any] = parameter.get("schema", {})
+    problems: list[str] = []
+    in_list = False
+    for group in groups:
+        node = grammar.resolve(schema)
+        if "properties" in node and parameter.get("style") == "deepObject":
+            if group not in node["properties"]:
+                return [f"expected {pattern}, got {shape!r}"]
+            schema = node["properties"][group]
+        elif isinstance(node.get("additionalProperties"), dict):
+            label = "meta key" if root == "meta" else f"{root} name"
+            problems += [f"{label}: {p}" for p in (valid_name_problem(group),) if p]
+            schema = node["additionalProperties"]
+        elif node.get("type") == "array":
+            if group != "" and not re.fullmatch(r"[0-9]+", group, re.ASCII):
+                problems.append(f"list index {group!r} is not a non-negative integer or empty")
+            schema = node.get("items", {})
+            in_list = True
         else:
-            found = relaxed_timestamp_problem(value)
-            if found and "+" not in value and " " in value:
-                found += " (a raw `+` in a query value decodes to a space; send `%2B` or `Z`)"
-        return [found] if found else []
-    if root == "component":
-        if len(groups) != 2 or groups[1] not in OPERATORS:
-            return [
-                f"expected component[<name>][op] with op in {'|'.join(OPERATORS)}, got {shape!r}"
-            ]
-        found_list = [f"component name: {p}" for p in (valid_name_problem(groups[0]),) if p]
-        if value != "":
-            found_list += [p for p in (_count_problem(value),) if p]
-        return found_list
-    if root == "meta":
-        if len(groups) == 2 and groups[1] in ("c", "dnc"):
-            return [f"{shape!r} needs an index: meta[<name>][{groups[1]}][<i>] (lists since 0.10)"]
-        if len(groups) != 3 or groups[1] not in ("c", "dnc"):
-            return [f"expected meta[<name>][c|dnc][<i>], got {shape!r}"]
-        found_list = [f"meta key: {p}" for p in (valid_name_problem(groups[0]),) if p]
-        if groups[2] != "" and not re.fullmatch(r"[0-9]+", groups[2], re.ASCII):
-            found_list.append(f"list index {groups[2]!r} is not a non-negative integer or empty")
-        found = valid_name_problem(value)  # list elements are ValidNames; empty is an error too
-        if found:
-            found_list.append(f"list element: {found}")
-        return found_list
-    if root == "sort_by":
-        if len(groups) != 1 or groups[0] not in ("asc", "desc"):
-            return [f"expected sort_by[asc] or sort_by[desc] (lowercase), got {shape!r}"]
-        if value not in SORT_COLUMNS:
-            return [f"sort column {value!r} is not one of {', '.join(SORT_COLUMNS)}"]
-        return []
-    return [f"unknown key {shape!r}; the grammar allows {_GRAMMAR}"]
+            if not groups or node is grammar.resolve(parameter.get("schema", {})):
+                return [f"{root} takes no [...] (got {shape!r})"]
+            return [f"expected {pattern}, got {shape!r}"]
+    node = grammar.resolve(schema)
+    if node.get("type") == "array":
+        return [f"{shape!r} needs an index: {pattern} (lists since 0.10)"]
+    if "properties" in node or isinstance(node.get("additionalProperties"), dict):
+        return [f"expected {pattern}, got {shape!r}"]
+    if value == "" and not in_list and "enum" not in node:
+        return problems  # an empty optional value is treated as absent
+    problem = _leaf_problem(grammar, schema, value, root)
+    if problem:
+        problems.append(f"list element: {problem}" if in_list else problem)
+    return problems
 
 
 # ------------------------------------------------------------------------------------------------
@@ -730,6 +809,11 @@ def _load_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _repo_spec() -> dict[str, Any]:
+    return _load_spec_file(SPEC_PATH)
+
+
 def _format_checker(date_time: Callable[[object], bool]) -> jsonschema.FormatChecker:
     checker = copy.deepcopy(OAS31Validator.FORMAT_CHECKER)
     checker.checks("date-time")(date_time)
@@ -909,9 +993,18 @@ class OpenAPITraffic:
                         f"{operation.template}"
                     )
         if "requestBody" in operation.definition and body:
+            limit = self._max_body_bytes()
+            if limit is not None and len(body) > limit:
+                problems.append(
+                    f"the body has {len(body)} bytes, more than the server's limit of {limit} "
+                    "(x-auditor-max-body-bytes in openapi.yaml): the server answers 413"
+                )
             mimetype = hdrs.get("content-type", "").split(";")[0].strip().lower()
             if mimetype == "application/json" or mimetype.endswith("+json"):
-                problems += _strict_json_problems(body)
+                strict = _strict_json_problems(body)
+                problems += strict
+                if not strict:
+                    problems += self._body_name_problems(operation, mimetype, body)
         core_request = _CoreRequest(
             self._host_url, method, raw_path, core_query, hdrs, body if body else None
         )
@@ -920,6 +1013,58 @@ class OpenAPITraffic:
         except Exception as exc:
             problems += _core_error_lines(exc, response=False)
         return problems
+
+    def _max_body_bytes(self) -> int | None:
+        """The request-body limit the spec states (``x-auditor-max-body-bytes``), if any."""
+        for response in self.spec.get("components", {}).get("responses", {}).values():
+            if "x-auditor-max-body-bytes" in response:
+                return int(response["x-auditor-max-body-bytes"])
+        return None
+
+    def _body_name_problems(self, operation: _Operation, mimetype: str, body: bytes) -> list[str]:
+        """Names in a JSON body that break the rules JSON Schema cannot state (graphemes)."""
+        content = self._resolve(operation.definition["requestBody"]).get("content", {})
+        media = content.get(mimetype) or content.get("application/json")
+        if media is None or "schema" not in media:
+            return []
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            return []  # reported by the JSON checks
+        problems: list[str] = []
+        self._walk_names(value, media["schema"], "body", problems)
+        return problems
+
+    def _walk_names(
+        self, value: Any, schema: Mapping[str, Any], where: str, problems: list[str]
+    ) -> None:
+        node = self._resolve(schema)
+        for key in ("oneOf", "anyOf"):
+            if key in node:
+                options = [self._resolve(o) for o in node[key]]
+                options = [o for o in options if o.get("type") != "null"]
+                if value is not None and len(options) == 1:
+                    self._walk_names(value, options[0], where, problems)
+                return
+        if "x-auditor-max-graphemes" in node and isinstance(value, str):
+            problem = valid_name_problem(value)
+            if problem:
+                problems.append(f"{where}: {problem}")
+            return
+        if isinstance(value, dict):
+            properties = node.get("properties", {})
+            names = node.get("propertyNames")
+            extra = node.get("additionalProperties")
+            for key, item in value.items():
+                if names is not None:
+                    self._walk_names(key, names, f"{where} key {key[:40]!r}", problems)
+                if key in properties:
+                    self._walk_names(item, properties[key], f"{where}.{key}", problems)
+                elif isinstance(extra, dict):
+                    self._walk_names(item, extra, f"{where}[{key[:40]!r}]", problems)
+        elif isinstance(value, list) and isinstance(node.get("items"), dict):
+            for index, item in enumerate(value):
+                self._walk_names(item, node["items"], f"{where}[{index}]", problems)
 
     def validate_request(
         self, method: str, url: str | httpx.URL, headers: HeadersLike, body: bytes | None

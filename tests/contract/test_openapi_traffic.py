@@ -802,3 +802,74 @@ async def test_real_transport_async(traffic: TrafficRecorder, chunked_server: st
         with pytest.raises(OpenAPIViolation, match=r"object #2 .*'runtime' is a required"):
             await c.get("/records")
     assert len(traffic.violations) == 1
+
+
+# -- the limits of the spec that JSON Schema cannot state (issue 11) ---------------------------
+
+
+def _add_body(**changes: Any) -> bytes:
+    record = {
+        "record_id": "r1",
+        "meta": {"site": ["s1"]},
+        "components": [{"name": "cpu", "amount": 1, "scores": [{"name": "hs", "value": 1.0}]}],
+        "start_time": "2022-08-08T11:30:00Z",
+        "stop_time": None,
+    } | changes
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (_add_body(record_id="x" * 300), "body.record_id"),
+        (_add_body(meta={"k" * 257: ["v"]}), "body.meta key"),
+        (_add_body(meta={"k": ["ok", "v" * 300]}), "body.meta['k'][1]"),
+        (
+            _add_body(components=[{"name": "c" * 300, "amount": 1, "scores": []}]),
+            "body.components[0].name",
+        ),
+        (
+            _add_body(
+                components=[
+                    {"name": "c", "amount": 1, "scores": [{"name": "s" * 257, "value": 1.0}]}
+                ]
+            ),
+            "body.components[0].scores[0].name",
+        ),
+    ],
+)
+def test_names_over_the_grapheme_limit_are_violations(body: bytes, where: str) -> None:
+    problems = OpenAPITraffic.shared().request_problems("POST", "/record", JSON, body)
+    assert any(p.startswith(where) and "more than 256 graphemes" in p for p in problems), problems
+
+
+def test_a_name_of_exactly_256_graphemes_passes() -> None:
+    body = _add_body(record_id="x" * 256, meta={"k" * 256: ["v" * 256]})
+    assert OpenAPITraffic.shared().request_problems("POST", "/record", JSON, body) == []
+
+
+def test_a_body_over_the_spec_limit_is_a_violation() -> None:
+    record = json.loads(_add_body())
+    body = json.dumps([record | {"record_id": f"r{i}"} for i in range(20_000)]).encode()
+    assert len(body) > 3_500_000
+    problems = OpenAPITraffic.shared().request_problems("POST", "/records", JSON, body)
+    assert any("more than the server's limit of 2097152" in p for p in problems), problems
+    small = json.dumps([record]).encode()
+    assert OpenAPITraffic.shared().request_problems("POST", "/records", JSON, small) == []
+
+
+def test_the_query_grammar_is_read_from_the_spec() -> None:
+    import copy
+
+    from tests.contract.openapi_traffic import _QueryGrammar, _repo_spec
+
+    spec = copy.deepcopy(_repo_spec())
+    grammar = _QueryGrammar.from_spec(spec)
+    assert grammar.describe().startswith("record_id, start_time[gt|lt|gte|lte|equals]")
+    assert "meta[<name>][c|dnc][<i>]" in grammar.describe()
+    assert "sort_by[asc|desc]" in grammar.describe()
+    # A parameter the spec gains is part of the grammar at once.
+    spec["paths"]["/records"]["get"]["parameters"].append(
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+    )
+    assert "offset" in _QueryGrammar.from_spec(spec).params

@@ -112,7 +112,7 @@ def test_a_huge_plain_error_answer_is_cut(kind: str) -> None:
 
 
 def test_a_plain_answer_over_the_bound_is_too_large(kind: str) -> None:
-    body = b'{"record_id":"' + b"a" * (2 * MiB) + b'"}'
+    body = b'{"record_id":"' + b"a" * (2 * MiB) + b'","start_time":"2022-08-08T11:30:00Z"}'
     with serving(answer(200, body)) as server, pytest.raises(ResponseTooLargeError):
         client(server, kind, answer=MiB).get_single_record("r1")
     with serving(answer(200, body)) as server:
