@@ -618,6 +618,10 @@ class RecordStreamDecoder:
     def finish(self) -> list[Record]:
         """Signal the end of the body: return the last records, check that nothing is cut off.
 
+        As with :meth:`feed`, records completed before a problem are returned first and the
+        problem is raised by the next call: call ``finish()`` once more after handing them out
+        (it returns ``[]`` for a well-formed body).
+
         Raises:
             StreamDecodeError: the body is malformed or cut off.
         """
@@ -632,8 +636,13 @@ class RecordStreamDecoder:
             return []
         records = self._decode_run(rest) if rest[-1:] == b"}" else None
         if records is None:
-            fallback = self._start_fallback()
-            return fallback.feed(rest) + fallback.finish()
+            records = self._to_fallback(rest)  # raises if nothing precedes a problem
+            try:
+                records += self.finish()
+            except StreamDecodeError:
+                if not records:
+                    raise
+                # Records before the problem: handed out now, the problem by the next call.
         return records
 
     def _decode_run(self, run: bytes) -> list[Record] | None:

@@ -68,6 +68,9 @@ def iter_json_values(
     for chunk in _chunks(source, chunk_size):
         yield from decoder.feed(chunk)
     yield from decoder.finish()
+    # Values completed by the end of the data come first; a problem after them (an array
+    # without its closing bracket) is raised by the next call.
+    decoder.finish()
 
 
 def _chunks(source: BinaryIO | Iterable[bytes], chunk_size: int) -> Iterator[bytes]:

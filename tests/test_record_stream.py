@@ -34,7 +34,8 @@ def _feed(body: bytes, chunk: int, **options: Any) -> list[Record]:
     out: list[Record] = []
     for i in range(0, len(body), chunk):
         out += decoder.feed(body[i : i + chunk])
-    return out + decoder.finish()
+    out += decoder.finish()
+    return out + decoder.finish()  # raises a problem found after the records finish() returned
 
 
 def _feed_into(out: list[Record], body: bytes, chunk: int) -> None:
@@ -42,6 +43,7 @@ def _feed_into(out: list[Record], body: bytes, chunk: int) -> None:
     for i in range(0, len(body), chunk):
         out += decoder.feed(body[i : i + chunk])
     out += decoder.finish()
+    out += decoder.finish()  # raises a problem found after the records the first call returned
 
 
 def _exact(texts: list[str]) -> list[Record]:
@@ -171,6 +173,36 @@ def test_a_record_larger_than_the_bound_is_an_error() -> None:
         assert e.value.index == 1
     with pytest.raises(ValueError, match="positive"):
         record_stream_decoder(max_record_bytes=0)
+
+
+def test_only_a_record_over_the_bound_is_too_large() -> None:
+    big = (SERVER % 1).replace('"site1"', '"' + "x" * 5000 + '"')
+    decoder = record_stream_decoder(max_record_bytes=1000)
+    with pytest.raises(StreamDecodeError):  # noqa: PT012
+        decoder.feed((SERVER % 0 + big).encode())
+        decoder.finish()
+    assert decoder.too_large
+    decoder = record_stream_decoder(max_record_bytes=1000)
+    with pytest.raises(StreamDecodeError):  # noqa: PT012
+        decoder.feed((SERVER % 0 + "{x}").encode())
+        decoder.finish()
+    assert not decoder.too_large
+
+
+def test_records_before_a_problem_at_the_end_of_the_body_come_first() -> None:
+    """A record that is only known to be complete at the end of the body is handed out by
+    finish(); the problem after it is raised by the next call (found by hypothesis)."""
+    body = (SERVER % 0 + SERVER % 1 + '"components":null}').encode()
+    for chunk in (1, 7, len(body)):
+        decoder = record_stream_decoder()
+        out: list[Record] = []
+        for i in range(0, len(body), chunk):
+            out += decoder.feed(body[i : i + chunk])
+        out += decoder.finish()
+        assert [r.record_id for r in out] == ["r-0", "r-1"], chunk
+        with pytest.raises(StreamDecodeError) as caught:
+            decoder.finish()
+        assert caught.value.index == 2
 
 
 # -- any stream, split anywhere, decodes as record by record -----------------------------------

@@ -191,3 +191,18 @@ def test_values_near_the_end_of_a_long_text_are_scanned_on_their_own() -> None:
         f"value #{count} at byte {at}: Expecting ',' delimiter (character {bad.index('86400x') + 5} of it)"
         in str(caught.value)
     )
+
+
+def test_a_cut_off_array_is_an_error_even_after_values_finish_completes() -> None:
+    from pyauditor.jsonstream import iter_json_values
+
+    decoder: ObjectStreamDecoder[StreamObject] = ObjectStreamDecoder()
+    assert [o.value for o in decoder.feed(b"[1,2")] == [1]
+    assert [o.value for o in decoder.finish()] == [2]  # the problem comes with the next call
+    with pytest.raises(StreamDecodeError, match="ends inside a JSON array"):
+        decoder.finish()
+    values: list[object] = []
+    with pytest.raises(StreamDecodeError, match="ends inside a JSON array"):  # noqa: PT012
+        for item in iter_json_values([b"[1,2"]):
+            values.append(item.value)
+    assert values == [1, 2]
