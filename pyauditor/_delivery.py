@@ -95,9 +95,17 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from typing import Final, Literal, Protocol, overload
+from typing import Final, Protocol, overload
 
 import attrs
+from pyauditor_api.routes import (
+    ADD_RECORD,
+    BULK_ADD_RECORDS,
+    UPDATE_RECORD,
+    add_record_path,
+    bulk_add_records_path,
+    update_record_path,
+)
 
 from ._errors import (
     APIStatusError,
@@ -106,7 +114,14 @@ from ._errors import (
     ResponseDecodeError,
     ValidationError,
 )
-from ._protocol import BODY_LIMIT, RECORD_EXISTS, batch_json_array, status_error
+from ._protocol import (
+    BODY_LIMIT,
+    RECORD_EXISTS,
+    WriteAnswer,
+    batch_json_array,
+    classify_write_answer,
+    status_error,
+)
 from ._query import Operator, QueryBuilder, SortBy, Value
 from ._records import Record, record_from_server, records_wire_json
 from ._time import parse_response_timestamp_utc
@@ -170,8 +185,6 @@ logger = logging.getLogger("pyauditor")
 
 _UPDATE_FAILURE_BUDGET: Final = 3
 _UNKNOWN_RECORD: Final = "Updating unknown record"
-_WARNING_LIMIT: Final = 65536
-"""Largest 2xx body read as a possible ``{"warning": ...}`` (AUDITOR's is about 100 bytes)."""
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _EPOCH_NAIVE: Final = _dt.datetime(1970, 1, 1)
 _MICROSECOND: Final = _dt.timedelta(microseconds=1)
@@ -199,12 +212,12 @@ class Write:
 
     Attributes:
         method: ``POST`` or ``PUT``.
-        path: ``/records``, ``/record``.
+        path: ``/records``, ``/record`` (from the route table :mod:`pyauditor_api.routes`).
         body: The JSON body.
         positions: The records it carries (empty for the probe).
     """
 
-    method: Literal["POST", "PUT"]
+    method: str
     path: str
     body: bytes
     positions: Sequence[int]
@@ -292,30 +305,6 @@ def _reason(error: AuditorError) -> str:
 
 def _status(error: AuditorError) -> int | None:
     return error.status_code if isinstance(error, APIStatusError) else None
-
-
-class _Answer(enum.Enum):
-    OK = enum.auto()
-    EXISTS = enum.auto()
-    WARNING = enum.auto()
-    UNCLEAR = enum.auto()
-
-
-def _judge(body: bytes) -> _Answer:
-    """What a 2xx answer to an insert says; never raises, whatever the bytes."""
-    text = body.strip()
-    if not text:
-        return _Answer.OK
-    if text == RECORD_EXISTS.encode():
-        return _Answer.EXISTS  # python-auditor's reading of AUDITOR: the body decides
-    if text[:1] == b"{" and len(text) <= _WARNING_LIMIT:
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            return _Answer.UNCLEAR
-        if type(value) is dict and isinstance(value.get("warning"), str):
-            return _Answer.WARNING
-    return _Answer.UNCLEAR
 
 
 def _has_nul(body: str) -> bool:
@@ -666,14 +655,16 @@ class BatchPlanner:
                     work.extendleft(reversed(self._parts(state, clean)))
                     continue
             if single:
-                reply = yield Write("POST", "/record", state.bodies[part[0]].encode("utf-8"), part)
+                reply = yield Write(
+                    ADD_RECORD.method, add_record_path(), state.bodies[part[0]].encode(), part
+                )
             else:
-                reply = yield Write("POST", "/records", body, part)
+                reply = yield Write(BULK_ADD_RECORDS.method, bulk_add_records_path(), body, part)
             self.counts.writes += 1
 
             if isinstance(reply, bytes):
-                answer = _judge(reply)
-                if answer is _Answer.OK:
+                answer = classify_write_answer(reply)
+                if answer is WriteAnswer.STORED:
                     failures = 0
                     self._learn_stored(state, part, deferred)
                     yield self._settle(Verdict.STORED, part)
@@ -682,7 +673,7 @@ class BatchPlanner:
                         yield self._failed_alone(position, error)
                     state.unproven.clear()
                     continue
-                if answer is _Answer.UNCLEAR:
+                if answer is WriteAnswer.UNCLEAR:
                     failures = 0
                     halted = yield from self._verify(state, part, reply)
                     if halted is not None:
@@ -690,7 +681,7 @@ class BatchPlanner:
                     continue
                 # A duplicate (the ignore_record_exists_error warning): nothing was stored.
                 failures = 0
-                if answer is _Answer.WARNING:
+                if answer is WriteAnswer.WARNING:
                     self.server_ignores_duplicates = True
                 if single:
                     halted = yield from self._settle_existing(state, part[0])
@@ -732,7 +723,7 @@ class BatchPlanner:
                 if not single:
                     work.extendleft(reversed(self._split(part, 2)))
                     continue
-                probe = yield Write("POST", "/records", b"[]", ())
+                probe = yield Write(BULK_ADD_RECORDS.method, bulk_add_records_path(), b"[]", ())
                 self.counts.writes += 1
                 if not isinstance(probe, bytes):
                     yield self._settle(Verdict.FAILED, part, _reason(error), status, error)
@@ -1057,7 +1048,9 @@ class BatchPlanner:
                 self._held_updates.add(record_id)
                 yield self._settle(Verdict.REJECTED, (position,), NUL_REASON)
                 continue
-            reply = yield Write("PUT", "/record", body.encode("utf-8"), (position,))
+            reply = yield Write(
+                UPDATE_RECORD.method, update_record_path(), body.encode(), (position,)
+            )
             self.counts.writes += 1
             if isinstance(reply, bytes):
                 failures = 0
