@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from pyauditor import (
     ResponseDecodeError,
     StreamDecodeError,
 )
+from pyauditor.cli import main
 from pyauditor.testing import AuditorTestServer, Respond
 
 pytestmark = pytest.mark.without_exchange_hook  # the answers break the contract on purpose
@@ -189,3 +191,28 @@ def test_huge_strings_are_decoded_within_the_record_bound(server: AuditorTestSer
     records = blocking.get()
     assert [len(r.record_id) for r in records] == [2, 5_000_000]
     blocking.close()
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_RECORDS))
+@pytest.mark.parametrize("command", ["get", "query"])
+def test_the_command_reports_an_undecodable_answer_in_one_line(
+    server: AuditorTestServer, name: str, command: str
+) -> None:
+    """``pyauditor get`` and ``query`` print one error line (exit 1), never a traceback.
+
+    Both read ``GET /records`` (``get`` asks for the record id, as a query).
+    """
+    body = _body(HOSTILE_RECORDS[name])
+    server.inject(Respond(200, body, "application/json"), path="/records", times=None)
+    argv = {
+        "get": ["get", server.url, "x"],
+        "query": ["query", server.url, "--format", "ndjson"],
+    }[command]
+    out, err = io.StringIO(), io.StringIO()
+    code = main([*argv, "--retries", "0"], stdout=out, stderr=err)
+    lines = err.getvalue().splitlines()
+    assert code == 1, (out.getvalue()[:300], lines)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"pyauditor {command}: error: "), lines[0][:300]
+    assert "internal error" not in lines[0]
+    assert len(lines[0]) < 2000
