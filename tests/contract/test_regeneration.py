@@ -166,6 +166,31 @@ def _generate(tmp: Path, *, rename: bool) -> Path:
     return generated
 
 
+def _this_module_tests(generated: Path, selection: str) -> subprocess.CompletedProcess[str]:
+    """Run the tests of this module named by ``selection`` against ``generated``.
+
+    Without the conftest and without pyauditor's pytest plugin: both import pyauditor, which a
+    gone route breaks, and these tests read the facade's source instead.
+    """
+    return _run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:pyauditor",
+            "-q",
+            "--noconftest",
+            "tests/contract/test_regeneration.py",
+            "-k",
+            selection,
+        ],
+        generated,
+    )
+
+
 @pytest.mark.slow
 def test_the_drill_added_field_and_route(tmp_path: Path) -> None:
     generated = _generate(tmp_path / "added", rename=False)
@@ -186,21 +211,7 @@ def test_the_drill_added_field_and_route(tmp_path: Path) -> None:
     kept = _run([sys.executable, "-c", probe], generated)
     assert kept.stdout.strip() == "kept", kept.stdout + kept.stderr
     # ...and make test fails, naming the facade code that must give users a getter.
-    tests = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--noconftest",
-            "tests/contract/test_regeneration.py",
-            "-k",
-            "getter or is_sent or route_the_facade",
-        ],
-        generated,
-    )
+    tests = _this_module_tests(generated, "getter or is_sent or route_the_facade")
     output = tests.stdout + tests.stderr
     assert tests.returncode == 1, output
     assert "1 failed" in output
@@ -235,25 +246,8 @@ def test_the_drill_renamed_route(tmp_path: Path) -> None:
     assert "from 'pyauditor_api.routes'" in last
     assert "'GET_RECORD'" in last or "'get_record_path'" in last
     assert "pyauditor/_operations.py" in imported.stderr
-    # ...and the route test names the facade function to change (it reads the facade's
-    # source, so it runs even though pyauditor and its pytest plugin cannot be imported).
-    tests = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:pyauditor",
-            "-q",
-            "--noconftest",
-            "tests/contract/test_regeneration.py",
-            "-k",
-            "route_the_facade",
-        ],
-        generated,
-    )
+    # ...and the route test names the facade function to change.
+    tests = _this_module_tests(generated, "route_the_facade")
     output = tests.stdout + tests.stderr
     assert tests.returncode == 1, output
     assert "GET_RECORD (used by pyauditor/_operations.py: get_single_record())" in output
