@@ -187,7 +187,7 @@ async def test_an_answer_that_cannot_be_understood_is_not_resent_for_ever(queue:
         passes += 1
         assert passes < 10
     (dead,) = queue.store.dead_letters()
-    assert "unexpected body" in dead.reason
+    assert "AUDITOR never sends" in dead.reason
     assert len(dead.reason) <= 1000
 
 
