@@ -512,17 +512,20 @@ def _insert_flow(request: Request, record_id: str, sent: str) -> Flow[None]:
     if existing.verdict is Verdict.DUPLICATE:
         if kind is WriteAnswer.WARNING:
             logger.warning(
-                "%s: AUDITOR holds this very record already; not raised, as its "
+                "%s: AUDITOR holds record %s already, unchanged; not raised, as its "
                 "ignore_record_exists_error setting asks",
                 what,
+                describe(record_id),
             )
         else:
             logger.info(
-                "%s answered 2xx with a body AUDITOR never sends; it holds the record", what
+                "%s answered 2xx with a body AUDITOR never sends; it holds record %s",
+                what,
+                describe(record_id),
             )
         return
     if existing.verdict is Verdict.CONFLICT:
-        logger.info("%s: %s", what, existing.reason)
+        logger.info("%s: record %s: %s", what, describe(record_id), existing.reason)
         raise RecordExistsError(
             RECORD_EXISTS,
             status_code=answer.status,

@@ -207,6 +207,7 @@ def test_a_duplicate_on_an_ignoring_server_is_ignored_and_a_conflict_raised(
         client.add(job("r1"))  # the same record: not an error on this server
         client.bulk_insert([job("r1"), job("r2")])
     assert "ignore_record_exists_error" in caplog.text
+    assert "record 'r1' already" in caplog.text  # records appear in the log by their ids
     for call in (
         lambda: client.add(job("r1", site="elsewhere")),
         lambda: client.bulk_insert([job("r1", site="elsewhere")]),
