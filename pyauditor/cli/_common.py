@@ -228,10 +228,7 @@ def blocking_client(args: argparse.Namespace, url: str) -> AuditorClientBlocking
     Raises:
         UsageError: the URL or the TLS files cannot be used.
     """
-    try:
-        return builder(args, url).build_blocking()
-    except ConfigurationError as error:
-        raise UsageError(cli_words(str(error))) from None
+    return _built(lambda: builder(args, url).build_blocking())
 
 
 def async_client(args: argparse.Namespace, url: str) -> AuditorClient:
@@ -240,8 +237,12 @@ def async_client(args: argparse.Namespace, url: str) -> AuditorClient:
     Raises:
         UsageError: the URL or the TLS files cannot be used.
     """
+    return _built(lambda: builder(args, url).build())
+
+
+def _built(build: Callable[[], _T]) -> _T:
     try:
-        return builder(args, url).build()
+        return build()
     except ConfigurationError as error:
         raise UsageError(cli_words(str(error))) from None
 
