@@ -454,7 +454,9 @@ def update_applied(stored: Record, body: str) -> bool:
         return False
 
 
-def unclear_answer_error(what: str, answer: bytes, outcome: str) -> ResponseDecodeError:
+def unclear_answer_error(
+    what: str, answer: bytes, outcome: str, *, stored: str = "nothing was stored"
+) -> ResponseDecodeError:
     """The error for a 2xx answer AUDITOR never sends, after which the server lacks the write.
 
     Args:
@@ -462,11 +464,12 @@ def unclear_answer_error(what: str, answer: bytes, outcome: str) -> ResponseDeco
         answer: The answer's body.
         outcome: What the server was found to hold (``"the server does not hold the
             record"``).
+        stored: The conclusion.
     """
     excerpt = truncate(answer.decode("utf-8", "replace"), 200)
     return ResponseDecodeError(
         f"{what} was answered 2xx with a body AUDITOR never sends ({excerpt!r}), and "
-        f"{outcome}: nothing was stored",
+        f"{outcome}: {stored}",
         body=excerpt,
     )
 

@@ -245,6 +245,18 @@ def test_a_2xx_answer_auditor_never_sends_is_no_success_unless_the_record_is_sto
     assert server.count() == 1
 
 
+def test_a_2xx_answer_auditor_never_sends_and_a_refused_read_back_is_no_success(
+    api: Blockingly, server: AuditorTestServer
+) -> None:
+    """A write-only client (AUDITOR's RBAC answers its reads 403) cannot read the record
+    back: nothing says it was stored, so it is not reported as stored, nor as a conflict."""
+    server.inject(replace(PROXY_PAGE, process=True), method="POST", times=None)
+    server.inject(Respond(403, "Access denied by RBAC policy"), method="GET", times=None)
+    with pytest.raises(ResponseDecodeError, match="whether it was stored is unknown") as caught:
+        api.add(job("r1"))
+    assert "403" in str(caught.value)
+
+
 def test_an_update_answered_with_a_2xx_body_auditor_never_sends_is_checked(
     api: Blockingly, server: AuditorTestServer
 ) -> None:
