@@ -118,6 +118,22 @@ async def test_the_queued_client_keeps_a_conflicting_record(
     assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}
 
 
+@MODES
+def test_the_blocking_queued_client_keeps_a_conflicting_record(
+    make_server: Callable[..., AuditorTestServer], tmp_path: Path, ignore: bool
+) -> None:
+    server = make_server(ignore, stored=record("a", site="elsewhere"))
+    with builder(server, tmp_path).build_queued_blocking() as client:
+        client.bulk_insert([A, B, C])
+        assert client.flush() == QueueStatus(0, 0, 1)
+        (dead,) = client.dead_letters()
+    assert dead.record_id == "a"
+    assert dead.stored is not None
+    assert json.loads(dead.stored)["meta"] == {"site_id": ["elsewhere"]}
+    assert set(stored(server)) == {"a", "b", "c"}
+    assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}
+
+
 # -- pyauditor send -------------------------------------------------------------------------------
 
 
@@ -130,6 +146,21 @@ def test_send(make_server: Callable[..., AuditorTestServer], ignore: bool) -> No
     assert code == 0, err.getvalue()
     assert out.getvalue().startswith("sent 2 records, 1 duplicate (already stored)")
     assert set(stored(server)) == {"a", "b", "c"}
+
+
+@MODES
+def test_send_with_a_conflict(make_server: Callable[..., AuditorTestServer], ignore: bool) -> None:
+    server = make_server(ignore, stored=record("a", site="elsewhere"))
+    lines = "".join(one.to_json() + "\n" for one in (A, B, C)).encode()
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["send", server.url], stdin=io.BytesIO(lines), stdout=out, stderr=err)
+    assert code == 1  # a record not stored is never a success
+    assert out.getvalue().startswith(
+        "sent 2 records, 0 duplicates (already stored), 0 rejected by the server, "
+        "1 in conflict with stored records"
+    )
+    assert set(stored(server)) == {"a", "b", "c"}
+    assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}
 
 
 # -- bulk_insert of the direct clients ------------------------------------------------------------
