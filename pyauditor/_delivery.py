@@ -158,6 +158,7 @@ __all__ = [
     "page_size",
     "truncate",
     "unclear_answer_error",
+    "unreadable",
     "update_applied",
 ]
 
@@ -314,6 +315,17 @@ def _status(error: AuditorError) -> int | None:
     return error.status_code if isinstance(error, APIStatusError) else None
 
 
+def unreadable(error: AuditorError) -> bool:
+    """Whether a failed read of stored records says nothing of what the server holds.
+
+    An answer that cannot be decoded, or a ``4xx`` (reads not allowed to this client, as
+    AUDITOR's RBAC answers a write-only certificate): the records may well be stored.  A ``5xx``
+    or no answer at all is an outage, reported as that error.
+    """
+    status = _status(error)
+    return isinstance(error, ResponseDecodeError) or (status is not None and status < 500)
+
+
 def _nul_error() -> ValidationError:
     return ValidationError(
         NUL_REASON, field="record", rule="no NUL character (PostgreSQL text cannot hold it)"
@@ -432,8 +444,7 @@ def judge_existing(reply: Record | AuditorError, key: int | None) -> Existing:
         return Existing(
             Verdict.CONFLICT, "AUDITOR already stores a different record with this id", stored
         )
-    status = _status(reply)
-    if isinstance(reply, ResponseDecodeError) or (status is not None and status < 500):
+    if unreadable(reply):
         return Existing(
             Verdict.CONFLICT,
             "AUDITOR stores a record with this id, and it could not be read to compare: "
@@ -1097,19 +1108,30 @@ class BatchPlanner:
         self, state: _Round, part: Sequence[int], answer: bytes
     ) -> Generator[Step, Reply, AuditorError | None]:
         """A 2xx answer that is neither success nor a warning: ask whether it stored them."""
+        path = add_record_path() if len(part) == 1 else bulk_add_records_path()
+        what = f"{ADD_RECORD.method} {path}"
         halted = yield from self._lookup(state, part, fresh=True)
         if halted is not None:
+            if unreadable(halted) or not self._can_look:
+                # Unreadable, or not ours to read: as add() says it, nothing says they are
+                # stored (a 5xx or an unreachable server stays that error, as for add()).
+                them, it = (
+                    ("the record", "it was") if len(part) == 1 else ("its records", "they were")
+                )
+                halted = unclear_answer_error(
+                    what,
+                    answer,
+                    f"{them} could not be read back ({truncate(str(halted), 300)})",
+                    stored=f"whether {it} stored is unknown",
+                )
             yield self._settle(Verdict.FAILED, part, _reason(halted), _status(halted), halted)
             return halted
         rest, halted = yield from self._settle_known(state, part, Verdict.STORED)
         if halted is not None:
             return halted
         if rest:
-            path = add_record_path() if len(part) == 1 else bulk_add_records_path()
             missing = "the record" if len(rest) == 1 else f"{len(rest)} of its records"
-            error = unclear_answer_error(
-                f"{ADD_RECORD.method} {path}", answer, f"the server does not hold {missing}"
-            )
+            error = unclear_answer_error(what, answer, f"the server does not hold {missing}")
             yield self._settle(Verdict.FAILED, rest, _reason(error), error=error, isolated=True)
         return None
 

@@ -57,6 +57,7 @@ from ._delivery import (
     bulk_insert_blocking,
     judge_existing,
     unclear_answer_error,
+    unreadable,
     update_applied,
 )
 from ._errors import (
@@ -507,16 +508,14 @@ def _insert_flow(request: Request, record_id: str, sent: str) -> Flow[None]:
             ) from None
         stored = error
     except AuditorError as error:
-        if kind is WriteAnswer.UNCLEAR and isinstance(error, ResponseDecodeError | APIStatusError):
-            status = error.status_code if isinstance(error, APIStatusError) else None
-            if status is None or status < 500:
-                # Unreadable (or not ours to read): nothing says the record is stored.
-                raise unclear_answer_error(
-                    what,
-                    answer.body,
-                    f"the record could not be read back ({error})",
-                    stored="whether it was stored is unknown",
-                ) from error
+        if kind is WriteAnswer.UNCLEAR and unreadable(error):
+            # Nothing says the record is stored (the batch planner says it alike).
+            raise unclear_answer_error(
+                what,
+                answer.body,
+                f"the record could not be read back ({error})",
+                stored="whether it was stored is unknown",
+            ) from error
         stored = error
     existing = judge_existing(stored, body_key(sent))
     if existing.verdict is Verdict.DUPLICATE:

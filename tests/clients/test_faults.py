@@ -245,16 +245,22 @@ def test_a_2xx_answer_auditor_never_sends_is_no_success_unless_the_record_is_sto
     assert server.count() == 1
 
 
+@pytest.mark.parametrize("method", ["add", "bulk_insert"])
 def test_a_2xx_answer_auditor_never_sends_and_a_refused_read_back_is_no_success(
-    api: Blockingly, server: AuditorTestServer
+    api: Blockingly, server: AuditorTestServer, method: str
 ) -> None:
     """A write-only client (AUDITOR's RBAC answers its reads 403) cannot read the record
-    back: nothing says it was stored, so it is not reported as stored, nor as a conflict."""
+    back: nothing says it was stored, so it is not reported as stored, nor as a conflict.
+    ``add`` and ``bulk_insert`` say so in the same words (not as a failed ``GET``)."""
     server.inject(replace(PROXY_PAGE, process=True), method="POST", times=None)
     server.inject(Respond(403, "Access denied by RBAC policy"), method="GET", times=None)
+    call = api.add if method == "add" else lambda r: api.bulk_insert([r])
     with pytest.raises(ResponseDecodeError, match="whether it was stored is unknown") as caught:
-        api.add(job("r1"))
+        call(job("r1"))
     assert "403" in str(caught.value)
+    assert "AUDITOR never sends" in str(caught.value)
+    if method == "bulk_insert":
+        assert caught.value.records_stored == 0
 
 
 def test_an_update_answered_with_a_2xx_body_auditor_never_sends_is_checked(
