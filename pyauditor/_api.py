@@ -365,11 +365,19 @@ class WriteAPI:
     def add(self, record: Record) -> Plan[None]:
         """Store one record (``POST /record``).
 
+        The rules for records the server holds already are ``bulk_insert``'s: on a server that
+        reports duplicates as errors (AUDITOR's default) any stored id raises
+        ``RecordExistsError``, as in python-auditor; a server configured with
+        ``ignore_record_exists_error`` answers a duplicate with a warning, and the record is
+        then read back: the very record sent is only logged (at WARNING), another record
+        under its id raises ``RecordExistsError``.  A 2xx answer AUDITOR never sends (a
+        proxy's page) counts as success only if the server holds the record, read back.
+
         Raises:
             ValidationError: the record (its meta) breaks a rule; nothing was sent.
-            RecordExistsError: the server already has a record with this id (also when a
-                server with ``ignore_record_exists_error`` answers it with a warning: the
-                record sent was not stored).
+            RecordExistsError: the server already has a record with this id (see above).
+            ResponseDecodeError: a 2xx answer AUDITOR never sends, and the server does not
+                hold the record.
             APIStatusError: any other error answer (python-auditor reports those as success).
             APIConnectionError: no answer (APITimeoutError after the timeout).
         """
@@ -394,6 +402,8 @@ class WriteAPI:
                 logged).  Every other record is stored.
             APIStatusError: the server refused a record for good (400, 413); the others are
                 stored.
+            ResponseDecodeError: the server answered 2xx with a body AUDITOR never sends and
+                does not hold the records it was sent (read back); the others are stored.
             APIConnectionError: the server stopped answering; records not yet sent are not
                 stored.
             In each case ``error.records_stored`` is how many records this call stored.
@@ -404,9 +414,14 @@ class WriteAPI:
     def update(self, record: Record) -> Plan[None]:
         """Set the stop time of a stored record (``PUT /record``); only stop_time changes.
 
+        AUDITOR answers an applied update with an empty 2xx; after any other 2xx answer (a
+        proxy's page) the record is read back and must have the stop time sent.
+
         Raises:
             ValidationError: the record has no stop time or breaks a rule; nothing was sent.
             NotFoundError: the server has no record with this id.
+            ResponseDecodeError: a 2xx answer AUDITOR never sends, and the server's record
+                does not have the stop time sent.
             APIStatusError: any other error answer.
             APIConnectionError: no answer.
         """

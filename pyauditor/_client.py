@@ -46,7 +46,6 @@ from ._operations import (
     Request,
     Run,
     Wait,
-    write,
     write_request,
 )
 from ._protocol import timeout_error
@@ -276,10 +275,6 @@ class AuditorClient(_ClientBase, AsyncAPI, ReadAPI, WriteAPI):
         finally:
             await response.aclose()
         return reader.finish()
-
-    async def _send_body(self, method: str, path: str, body: bytes) -> None:
-        """Send a prepared write (the queue's bodies); raise on any failure; never retried."""
-        await self._call(write(method, path, body))
 
     async def _exchange(
         self, method: str, path: str, body: bytes | None = None

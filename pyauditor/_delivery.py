@@ -110,6 +110,7 @@ from pyauditor_api.routes import (
 from ._errors import (
     APIStatusError,
     AuditorError,
+    NotFoundError,
     RecordExistsError,
     ResponseDecodeError,
     ValidationError,
@@ -138,6 +139,7 @@ __all__ = [
     "BlockingServer",
     "BulkOutcome",
     "Counts",
+    "Existing",
     "Fetch",
     "Flow",
     "Lookup",
@@ -146,13 +148,18 @@ __all__ = [
     "Step",
     "Verdict",
     "Write",
+    "body_key",
     "bulk_insert_async",
     "bulk_insert_blocking",
     "drive_async",
     "drive_blocking",
     "failure_budget",
+    "judge_existing",
     "page_size",
     "truncate",
+    "unclear_answer_error",
+    "unreadable",
+    "update_applied",
 ]
 
 MAX_BATCH_RECORDS: Final = 500
@@ -191,6 +198,7 @@ _MICROSECOND: Final = _dt.timedelta(microseconds=1)
 # The start time in a request body.  Only the top-level key can match: inside a JSON string
 # the quotes would be escaped, and a meta key "start_time" is followed by an array.
 _START_TIME = re.compile(r'"start_time":"([^"\\]*)"')
+_STOP_TIME = re.compile(r'"stop_time":"([^"\\]*)"')
 
 
 class Verdict(enum.Enum):
@@ -307,6 +315,23 @@ def _status(error: AuditorError) -> int | None:
     return error.status_code if isinstance(error, APIStatusError) else None
 
 
+def unreadable(error: AuditorError) -> bool:
+    """Whether a failed read of stored records says nothing of what the server holds.
+
+    An answer that cannot be decoded, or a ``4xx`` (reads not allowed to this client, as
+    AUDITOR's RBAC answers a write-only certificate): the records may well be stored.  A ``5xx``
+    or no answer at all is an outage, reported as that error.
+    """
+    status = _status(error)
+    return isinstance(error, ResponseDecodeError) or (status is not None and status < 500)
+
+
+def _nul_error() -> ValidationError:
+    return ValidationError(
+        NUL_REASON, field="record", rule="no NUL character (PostgreSQL text cannot hold it)"
+    )
+
+
 def _has_nul(body: str) -> bool:
     """Whether a JSON text holds a NUL character (only ever written as ``\\u0000``)."""
     if "\\u0000" not in body:
@@ -363,7 +388,7 @@ def _stored_key(record: Record) -> int | None:
     return hash(text)
 
 
-def _body_key(body: str) -> int | None:
+def body_key(body: str) -> int | None:
     """The content key of a request body, comparable with :func:`_stored_key`."""
     try:
         return hash(record_from_server(json.loads(body)).to_json())
@@ -373,6 +398,91 @@ def _body_key(body: str) -> int | None:
 
 def _as_datetime(micros: int) -> _dt.datetime:
     return _EPOCH + _dt.timedelta(microseconds=micros)
+
+
+# -- what the server holds, compared with what was sent ---------------------------------------
+#
+# One rule for every write, whoever sends it (add, update, bulk_insert, the queue, send):
+# nothing the server does not hold is reported as stored.  An answer that does not say so
+# plainly (AUDITOR's warning, RECORD_EXISTS, a 2xx body AUDITOR never sends) is settled by
+# reading the record back and comparing it with what was sent.
+
+
+@attrs.frozen
+class Existing:
+    """What the server's record under an id says about the record sent with that id.
+
+    Attributes:
+        verdict: ``DUPLICATE`` (the very record sent), ``CONFLICT`` (another record, or one
+            that cannot be read to compare) or ``FAILED`` (the read failed: ``error``).
+        reason: Why, for ``CONFLICT`` and ``FAILED``.
+        stored: ``CONFLICT``: the server's record (its ``to_json()``), if it could be read.
+        error: ``FAILED``: the error of the read.
+    """
+
+    verdict: Verdict
+    reason: str = ""
+    stored: str | None = None
+    error: AuditorError | None = attrs.field(default=None, eq=False)
+
+
+def judge_existing(reply: Record | AuditorError, key: int | None) -> Existing:
+    """Compare the server's record under an id with the record sent (content ``key``).
+
+    ``reply`` is what ``get_single_record`` gave: the record, or the error it raised.  A
+    record that is stored but cannot be read (malformed, or reads are not allowed to this
+    client) cannot be told from another record, so it is never counted as the one sent.
+    """
+    if isinstance(reply, Record):
+        stored_key = _stored_key(reply)
+        if stored_key is not None and stored_key == key:
+            return Existing(Verdict.DUPLICATE)
+        try:
+            stored: str | None = reply.to_json()
+        except (AuditorError, ValueError, TypeError):
+            stored = None
+        return Existing(
+            Verdict.CONFLICT, "AUDITOR already stores a different record with this id", stored
+        )
+    if unreadable(reply):
+        return Existing(
+            Verdict.CONFLICT,
+            "AUDITOR stores a record with this id, and it could not be read to compare: "
+            + truncate(str(reply), 300),
+        )
+    return Existing(Verdict.FAILED, _reason(reply), error=reply)
+
+
+def update_applied(stored: Record, body: str) -> bool:
+    """Whether the server's record has the stop time a ``PUT /record`` ``body`` sets."""
+    match = _STOP_TIME.search(body)
+    if match is None:
+        return False
+    try:
+        stop = stored.stop_time
+        return stop is not None and _micros(stop) == _micros(parse_response_timestamp_utc(match[1]))
+    except (AuditorError, ValueError, TypeError, OverflowError):
+        return False
+
+
+def unclear_answer_error(
+    what: str, answer: bytes, outcome: str, *, stored: str = "nothing was stored"
+) -> ResponseDecodeError:
+    """The error for a 2xx answer AUDITOR never sends, after which the server lacks the write.
+
+    Args:
+        what: The request (``"POST http://host/record"``).
+        answer: The answer's body.
+        outcome: What the server was found to hold (``"the server does not hold the
+            record"``).
+        stored: The conclusion.
+    """
+    excerpt = truncate(answer.decode("utf-8", "replace"), 200)
+    return ResponseDecodeError(
+        f"{what} was answered 2xx with a body AUDITOR never sends ({excerpt!r}), and "
+        f"{outcome}: {stored}",
+        body=excerpt,
+    )
 
 
 def _window_query(low: int, low_inclusive: bool, high: int, limit: int | None) -> str:
@@ -547,7 +657,7 @@ class _Round:
         try:
             return self.keys[position]
         except KeyError:
-            value = self.keys[position] = _body_key(self.bodies[position])
+            value = self.keys[position] = body_key(self.bodies[position])
             return value
 
 
@@ -648,7 +758,9 @@ class BatchPlanner:
                 clean = []
                 for position in part:
                     if _has_nul(state.bodies[position]):
-                        yield self._settle(Verdict.REJECTED, (position,), NUL_REASON)
+                        yield self._settle(
+                            Verdict.REJECTED, (position,), NUL_REASON, error=_nul_error()
+                        )
                     else:
                         clean.append(position)
                 if len(clean) < len(part):
@@ -859,38 +971,22 @@ class BatchPlanner:
         self, state: _Round, position: int
     ) -> Generator[Step, Reply, AuditorError | None]:
         """Compare a record whose id the server has with the stored one: duplicate or conflict."""
-        record_id = state.ids[position]
-        reply = yield Fetch(record_id)
+        reply = yield Fetch(state.ids[position])
         self.counts.fetches += 1
-        if isinstance(reply, Record):
-            key = _stored_key(reply)
-            if key is not None and key == state.key(position):
-                yield self._settle(Verdict.DUPLICATE, (position,))
-                return None
-            try:
-                stored: str | None = reply.to_json()
-            except (AuditorError, ValueError, TypeError):
-                stored = None
+        if not isinstance(reply, Record | AuditorError):
+            reply = _bad_reply(reply)
+        existing = judge_existing(reply, state.key(position))
+        if existing.verdict is Verdict.DUPLICATE:
+            yield self._settle(Verdict.DUPLICATE, (position,))
+            return None
+        if existing.verdict is Verdict.CONFLICT:
             yield self._settle(
-                Verdict.CONFLICT,
-                (position,),
-                "AUDITOR already stores a different record with this id",
-                stored=stored,
+                Verdict.CONFLICT, (position,), existing.reason, stored=existing.stored
             )
             return None
-        error = reply if isinstance(reply, AuditorError) else _bad_reply(reply)
-        status = _status(error)
-        if isinstance(error, ResponseDecodeError) or (status is not None and status < 500):
-            # Stored, but not readable (malformed, or reads are not allowed to this client):
-            # whether it is this record cannot be told, so it is not counted as stored.
-            yield self._settle(
-                Verdict.CONFLICT,
-                (position,),
-                "AUDITOR stores a record with this id, and it could not be read to compare: "
-                + truncate(str(error), 300),
-            )
-            return None
-        yield self._settle(Verdict.FAILED, (position,), _reason(error), _status(error), error)
+        error = existing.error
+        assert error is not None
+        yield self._settle(Verdict.FAILED, (position,), existing.reason, _status(error), error)
         return error
 
     def _narrow(
@@ -1012,22 +1108,31 @@ class BatchPlanner:
         self, state: _Round, part: Sequence[int], answer: bytes
     ) -> Generator[Step, Reply, AuditorError | None]:
         """A 2xx answer that is neither success nor a warning: ask whether it stored them."""
+        path = add_record_path() if len(part) == 1 else bulk_add_records_path()
+        what = f"{ADD_RECORD.method} {path}"
         halted = yield from self._lookup(state, part, fresh=True)
         if halted is not None:
+            if unreadable(halted) or not self._can_look:
+                # Unreadable, or not ours to read: as add() says it, nothing says they are
+                # stored (a 5xx or an unreachable server stays that error, as for add()).
+                them, it = (
+                    ("the record", "it was") if len(part) == 1 else ("its records", "they were")
+                )
+                halted = unclear_answer_error(
+                    what,
+                    answer,
+                    f"{them} could not be read back ({truncate(str(halted), 300)})",
+                    stored=f"whether {it} stored is unknown",
+                )
             yield self._settle(Verdict.FAILED, part, _reason(halted), _status(halted), halted)
             return halted
         rest, halted = yield from self._settle_known(state, part, Verdict.STORED)
         if halted is not None:
             return halted
         if rest:
-            excerpt = truncate(answer.decode("utf-8", "replace"), 200)
-            yield self._settle(
-                Verdict.FAILED,
-                rest,
-                f"the server answered 2xx with an unexpected body and did not store the record "
-                f"({excerpt!r})",
-                isolated=True,
-            )
+            missing = "the record" if len(rest) == 1 else f"{len(rest)} of its records"
+            error = unclear_answer_error(what, answer, f"the server does not hold {missing}")
+            yield self._settle(Verdict.FAILED, rest, _reason(error), error=error, isolated=True)
         return None
 
     # -- updates (the queue's) ---------------------------------------------------------------
@@ -1035,9 +1140,11 @@ class BatchPlanner:
     def updates(self, ids: Sequence[str], bodies: Sequence[str]) -> Flow:
         """Send ``PUT /record`` bodies one by one, in order (the queued clients' updates).
 
-        ``STORED``: applied.  ``REJECTED``: ``404 Updating unknown record ...`` (the server
-        does not have the record), ``400`` or ``413``.  ``FAILED``: anything else; later
-        updates of the same record then wait for the next session, so they apply in order.
+        ``STORED``: applied (AUDITOR's empty ``2xx``; after any other ``2xx`` body, the record
+        is read back and must have the stop time sent).  ``REJECTED``: ``404 Updating unknown
+        record ...`` (the server does not have the record), ``400`` or ``413``.  ``FAILED``:
+        anything else; later updates of the same record then wait for the next session, so
+        they apply in order.
         """
         failures = 0
         for position, record_id in enumerate(ids):
@@ -1046,12 +1153,21 @@ class BatchPlanner:
             body = bodies[position]
             if _has_nul(body):
                 self._held_updates.add(record_id)
-                yield self._settle(Verdict.REJECTED, (position,), NUL_REASON)
+                yield self._settle(Verdict.REJECTED, (position,), NUL_REASON, error=_nul_error())
                 continue
             reply = yield Write(
                 UPDATE_RECORD.method, update_record_path(), body.encode(), (position,)
             )
             self.counts.writes += 1
+            if isinstance(reply, bytes) and reply.strip():
+                # A body AUDITOR never sends: whether the update is applied, the record tells.
+                checked = yield from self._verify_update(position, record_id, body, reply)
+                if isinstance(checked, Settled):
+                    failures = 0
+                    self._held_updates.add(record_id)
+                    yield checked
+                    continue
+                reply = checked
             if isinstance(reply, bytes):
                 failures = 0
                 yield self._settle(Verdict.STORED, (position,))
@@ -1076,6 +1192,31 @@ class BatchPlanner:
             yield self._settle(Verdict.FAILED, (position,), reason, status, error)
             return error
         return None
+
+    def _verify_update(
+        self, position: int, record_id: str, body: str, answer: bytes
+    ) -> Generator[Step, Reply, Settled | bytes | AuditorError]:
+        """An update answered 2xx with a body AUDITOR never sends: is it applied?
+
+        Returns ``b""`` if the server's record has the stop time sent, the verdict if it has
+        not (or holds no such record), or the error that kept the record from being read.
+        """
+        reply = yield Fetch(record_id)
+        self.counts.fetches += 1
+        if isinstance(reply, Record) and update_applied(reply, body):
+            return b""
+        if isinstance(reply, Record | NotFoundError):
+            error = unclear_answer_error(
+                f"{UPDATE_RECORD.method} {update_record_path()}",
+                answer,
+                "the server's record does not have the stop time sent"
+                if isinstance(reply, Record)
+                else "the server does not hold the record",
+            )
+            return self._settle(
+                Verdict.FAILED, (position,), _reason(error), error=error, isolated=True
+            )
+        return reply if isinstance(reply, AuditorError) else _bad_reply(reply)
 
 
 def _bad_reply(reply: object) -> AuditorError:
@@ -1267,9 +1408,7 @@ class BulkOutcome:
         if error is None:
             for settled in self.problems:
                 if settled.verdict is not Verdict.CONFLICT:
-                    error = settled.error or ValidationError(
-                        settled.reason, field="record", rule=settled.reason
-                    )
+                    error = settled.error or AuditorError(settled.reason)
                     break
         if error is None and (
             self.conflicts or (self.duplicates and not planner.server_ignores_duplicates)

@@ -50,12 +50,22 @@ from pyauditor_api.routes import (
     update_record_path,
 )
 
-from ._delivery import bulk_insert_async, bulk_insert_blocking
+from ._delivery import (
+    Verdict,
+    body_key,
+    bulk_insert_async,
+    bulk_insert_blocking,
+    judge_existing,
+    unclear_answer_error,
+    unreadable,
+    update_applied,
+)
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     AuditorError,
     NotFoundError,
+    RecordExistsError,
     ResponseDecodeError,
     ResponseTooLargeError,
     StreamDecodeError,
@@ -63,9 +73,11 @@ from ._errors import (
 )
 from ._protocol import (
     MAX_RETRY_AFTER,
+    RECORD_EXISTS,
     BodyReader,
     ContentDecoder,
     RetryPolicy,
+    WriteAnswer,
     check_write_answer,
     parse_retry_after,
     status_error,
@@ -111,7 +123,6 @@ __all__ = [
     "iter_records",
     "since",
     "update",
-    "write",
     "write_request",
 ]
 
@@ -468,9 +479,93 @@ def _record_arg(record: object) -> Record:
     return record
 
 
-def _write_flow(request: Request, batch: bool = False) -> Flow[None]:
+def _insert_flow(request: Request, record_id: str, sent: str) -> Flow[None]:
+    """``POST /record``, and what its answer says about the record (body ``sent``).
+
+    AUDITOR's empty 2xx answer: stored.  Two other 2xx answers do not say whether *this*
+    record is stored, so the record is read back and compared with it, by the rule every
+    path that sends records follows (:func:`pyauditor._delivery.judge_existing`):
+
+    * the ``{"warning": ...}`` of a server configured with ``ignore_record_exists_error``: the
+      id was stored already.  The very record sent is a duplicate that setting asks to ignore
+      (logged at WARNING, not raised, as ``bulk_insert`` does); another record under the id is
+      a :class:`RecordExistsError`.
+    * a body AUDITOR never sends (a proxy's page): success only if the server holds the very
+      record sent; a :class:`ResponseDecodeError` if it holds none, a
+      :class:`RecordExistsError` if it holds another.
+    """
     answer = yield request
-    check_write_answer(answer.status, answer.body, request.method, answer.url, batch=batch)
+    kind = check_write_answer(answer.status, answer.body, request.method, answer.url)
+    if kind is WriteAnswer.STORED:
+        return
+    what = f"{request.method} {answer.url}"
+    try:
+        stored: Record | AuditorError = yield from _single_record_flow(record_id)
+    except NotFoundError as error:
+        if kind is WriteAnswer.UNCLEAR:
+            raise unclear_answer_error(
+                what, answer.body, "the server does not hold the record"
+            ) from None
+        stored = error
+    except AuditorError as error:
+        if kind is WriteAnswer.UNCLEAR and unreadable(error):
+            # Nothing says the record is stored (the batch planner says it alike).
+            raise unclear_answer_error(
+                what,
+                answer.body,
+                f"the record could not be read back ({error})",
+                stored="whether it was stored is unknown",
+            ) from error
+        stored = error
+    existing = judge_existing(stored, body_key(sent))
+    if existing.verdict is Verdict.DUPLICATE:
+        if kind is WriteAnswer.WARNING:
+            logger.warning(
+                "%s: AUDITOR holds record %s already, unchanged; not raised, as its "
+                "ignore_record_exists_error setting asks",
+                what,
+                describe(record_id),
+            )
+        else:
+            logger.info(
+                "%s answered 2xx with a body AUDITOR never sends; it holds record %s",
+                what,
+                describe(record_id),
+            )
+        return
+    if existing.verdict is Verdict.CONFLICT:
+        logger.info("%s: record %s: %s", what, describe(record_id), existing.reason)
+        raise RecordExistsError(
+            RECORD_EXISTS,
+            status_code=answer.status,
+            body=answer.body.decode("utf-8", "replace"),
+            method=request.method,
+            url=answer.url,
+        )
+    assert existing.error is not None
+    raise existing.error
+
+
+def _update_flow(request: Request, record_id: str, sent: str) -> Flow[None]:
+    """``PUT /record``: AUDITOR answers an applied update with an empty 2xx.
+
+    After any other 2xx body the record is read back: the update counts only if the server's
+    record has the stop time sent (:class:`ResponseDecodeError` if it has not).
+    """
+    answer = yield request
+    if check_write_answer(answer.status, answer.body, request.method, answer.url) is (
+        WriteAnswer.STORED
+    ):
+        return
+    try:
+        stored = yield from _single_record_flow(record_id)
+    except NotFoundError:
+        outcome = "the server does not hold the record"
+    else:
+        if update_applied(stored, sent):
+            return
+        outcome = "the server's record does not have the stop time sent"
+    raise unclear_answer_error(f"{request.method} {answer.url}", answer.body, outcome)
 
 
 def health_check() -> Plan[bool]:
@@ -494,16 +589,18 @@ def _unhealthy(error: AuditorError) -> bool:
 
 def add(record: Record) -> Plan[None]:
     """``POST /record``; the record is validated now."""
-    body = record_add_body(_record_arg(record)).encode("utf-8")
-    request = Request(ADD_RECORD, add_record_path(), body)
-    return Plan(lambda: _write_flow(request), retryable=False)
+    text = record_add_body(_record_arg(record))
+    request = Request(ADD_RECORD, add_record_path(), text.encode("utf-8"))
+    record_id = record.record_id
+    return Plan(lambda: _insert_flow(request, record_id, text), retryable=False)
 
 
 def update(record: Record) -> Plan[None]:
     """``PUT /record``; the record is validated now (it needs a stop time)."""
-    body = record_update_body(_record_arg(record)).encode("utf-8")
-    request = Request(UPDATE_RECORD, update_record_path(), body)
-    return Plan(lambda: _write_flow(request), retryable=False)
+    text = record_update_body(_record_arg(record))
+    request = Request(UPDATE_RECORD, update_record_path(), text.encode("utf-8"))
+    record_id = record.record_id
+    return Plan(lambda: _update_flow(request, record_id, text), retryable=False)
 
 
 class Driven(Generic[_T]):
@@ -547,13 +644,6 @@ def write_request(method: str, path: str, body: bytes | None) -> Request:
             f"{method} {path} with body {body!r:.20} is not a write of the AUDITOR API"
         )
     return Request(route, path, body)
-
-
-def write(method: str, path: str, body: bytes) -> Plan[None]:
-    """A write whose JSON body is already built (the queue stores bodies); never retried."""
-    request = write_request(method, path, body)
-    batch = request.route is BULK_ADD_RECORDS
-    return Plan(lambda: _write_flow(request, batch), retryable=False)
 
 
 def _records_of(request: Request) -> Flow[list[Record]]:
@@ -645,36 +735,32 @@ def get_single_record(record_id: str) -> Plan[Record]:
     trouble and the 500 stands (a :class:`ServerError`, retried as reads are).
     """
     record_id = _lookup_id(record_id)
-    path = get_record_path(record_id=record_id)
-    confirm = Request(
-        QUERY_RECORDS,
-        query_records_path(query=QueryBuilder().with_record_id(record_id).limit(1).build()),
-        records=True,
+    return Plan(lambda: _single_record_flow(record_id), retryable=True)
+
+
+def _single_record_flow(record_id: str) -> Flow[Record]:
+    """``GET /record/{record_id}``, then the confirming query after a 500 (see above)."""
+    answer = yield Request(GET_RECORD, get_record_path(record_id=record_id))
+    if answer.ok:
+        return decode_record_body(answer.body, f"GET {answer.url}")
+    failure = answer.error(GET_RECORD.method)
+    if answer.status != 500:
+        raise failure
+    confirm = QueryBuilder().with_record_id(record_id).limit(1).build()
+    try:
+        found = yield Request(QUERY_RECORDS, query_records_path(query=confirm), records=True)
+    except AuditorError:
+        raise failure from None
+    if found.records is None or any(r.record_id == record_id for r in found.records):
+        raise failure
+    raise NotFoundError(
+        f"GET {answer.url}: there is no record with id {describe(record_id)} (the server "
+        f"answered {answer.status} and a record_id query found none)",
+        status_code=answer.status,
+        body=failure.body,
+        method=GET_RECORD.method,
+        url=answer.url,
     )
-
-    def flow() -> Flow[Record]:
-        answer = yield Request(GET_RECORD, path)
-        if answer.ok:
-            return decode_record_body(answer.body, f"GET {answer.url}")
-        failure = answer.error(GET_RECORD.method)
-        if answer.status != 500:
-            raise failure
-        try:
-            found = yield confirm
-        except AuditorError:
-            raise failure from None
-        if found.records is None or any(r.record_id == record_id for r in found.records):
-            raise failure
-        raise NotFoundError(
-            f"GET {answer.url}: there is no record with id {describe(record_id)} (the server "
-            f"answered {answer.status} and a record_id query found none)",
-            status_code=answer.status,
-            body=failure.body,
-            method=GET_RECORD.method,
-            url=answer.url,
-        )
-
-    return Plan(flow, retryable=True)
 
 
 # -- streamed results -------------------------------------------------------------------------

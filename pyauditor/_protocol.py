@@ -144,16 +144,17 @@ def status_error(
 
 
 class WriteAnswer(enum.Enum):
-    """What a 2xx answer to an insert (``POST /record``, ``POST /records``) says."""
+    """What a 2xx answer to a write (``POST /record``, ``POST /records``, ``PUT /record``) says."""
 
     STORED = "stored"
-    """AUDITOR's empty body: the record(s) are stored."""
+    """AUDITOR's empty body: the record(s) are stored (the update is applied)."""
     EXISTS = "exists"
     """``RECORD_EXISTS`` (python-auditor's reading: the body decides, whatever the status)."""
     WARNING = "warning"
     """``{"warning": ...}`` of ``ignore_record_exists_error``: nothing sent was stored."""
     UNCLEAR = "unclear"
-    """A body AUDITOR never sends (a proxy's page, garbage)."""
+    """A body AUDITOR never sends (a proxy's page, garbage): whether anything was stored is
+    unknown until the server is asked."""
 
 
 _WARNING_LIMIT: Final = 65536
@@ -180,54 +181,37 @@ def classify_write_answer(body: bytes) -> WriteAnswer:
     return WriteAnswer.UNCLEAR
 
 
-def check_write_answer(
-    status: int, body: bytes, method: str, url: str, *, batch: bool = False
-) -> None:
-    """Judge the answer to ``POST /record``, ``POST /records`` (``batch``) or ``PUT /record``.
+def check_write_answer(status: int, body: bytes, method: str, url: str) -> WriteAnswer:
+    """Judge the answer to ``POST /record``, ``POST /records`` or ``PUT /record``.
 
-    Nothing the server did not store is ever reported as stored:
+    Raises for an answer that says the write failed:
 
-    * any status outside 2xx raises (python-auditor reports a failed insert as success unless
-      the body is exactly ``RECORD_EXISTS``);
-    * a 2xx answer to an insert whose body is ``RECORD_EXISTS`` raises, as in python-auditor;
-    * a 2xx answer to an insert carrying ``{"warning": ...}`` raises :class:`RecordExistsError`
-      too.  That is how a server with ``ignore_record_exists_error`` answers a duplicate: for
-      ``POST /record`` the id is stored already (the record sent was not stored), and for
-      ``POST /records`` the whole batch was rolled back -- *nothing* of it was stored.  Either
-      way the answer means what ``500 RECORD_EXISTS`` means on a server without the option.
+    * any status outside 2xx (python-auditor reports a failed insert as success unless the
+      body is exactly ``RECORD_EXISTS``);
+    * a 2xx answer to an insert whose body is ``RECORD_EXISTS``, as python-auditor does.
 
-    Any other 2xx body is success (AUDITOR answers an empty body; :func:`classify_write_answer`
-    reads it); an update accepts any 2xx.
+    Otherwise returns what the 2xx body says: ``STORED`` for AUDITOR's empty body; for an
+    insert, ``WARNING`` for the ``{"warning": ...}`` of a server configured with
+    ``ignore_record_exists_error`` (nothing sent was stored: for ``POST /record`` the id is
+    stored already, for ``POST /records`` the whole batch was rolled back); ``UNCLEAR`` for any
+    other body, which AUDITOR never sends (a proxy's page, garbage; for an update, any body).
+    Neither of the last two says whether the records sent are stored now: the caller asks the
+    server (see :func:`pyauditor._delivery.judge_existing`), and reports nothing as stored
+    that the server does not hold.
 
     Raises:
         APIStatusError: the matching subclass for the status and body.
-        ResponseDecodeError: a 2xx answer to an insert that looks like a warning but cannot be
-            read; whether anything was stored is unknown.
     """
     if not 200 <= status < 300:
         raise status_error(status, body, method, url)
-    if not body or method != "POST":
-        return
+    if method != "POST":
+        return WriteAnswer.STORED if not body.strip() else WriteAnswer.UNCLEAR
     kind = classify_write_answer(body)
-    if kind is WriteAnswer.STORED:
-        return
-    text = _body_text(body[:_WARNING_LIMIT])
-    if kind is WriteAnswer.UNCLEAR:
-        if '"warning"' in text:
-            # It looks like the warning but cannot be read: whether anything was stored is
-            # unknown, so it must not pass as success either.
-            raise decode_error(f"{method} {url}", body, "an unreadable warning answer")
-        logger.debug("%s %s answered %d with a body AUDITOR never sends", method, url, status)
-        return
-    if kind is WriteAnswer.WARNING:
-        logger.info(
-            "AUDITOR answered %s %s with a warning, so %s: %s",
-            method,
-            url,
-            "nothing of the batch was stored" if batch else "the record was not stored",
-            " ".join(text.split())[:200],
+    if kind is WriteAnswer.EXISTS:
+        raise RecordExistsError(
+            RECORD_EXISTS, status_code=status, body=_body_text(body), method=method, url=url
         )
-    raise RecordExistsError(RECORD_EXISTS, status_code=status, body=text, method=method, url=url)
+    return kind
 
 
 def decode_error(what: str, body: bytes, reason: str) -> ResponseDecodeError:

@@ -959,11 +959,13 @@ class QueueStore:
             ),
         )
         db.execute(f"DELETE FROM {QUEUE_TABLE} WHERE seq = ?", (entry.seq,))
+        # A conflict or a NUL character is learned without an HTTP status of its own.
+        status = "" if entry.status_code is None else f" (HTTP {entry.status_code})"
         logger.error(
-            "AUDITOR refused the %s of record %r for good (HTTP %s): %s; kept as a dead letter",
+            "AUDITOR refused the %s of record %r for good%s: %s; kept as a dead letter",
             kind,
             record_id,
-            entry.status_code,
+            status,
             reason,
         )
 

@@ -44,6 +44,7 @@ __all__ = [
     "run_async",
     "seconds",
     "sigint_deferred",
+    "size",
 ]
 
 _T = TypeVar("_T")
@@ -104,6 +105,23 @@ def int_at_least(minimum: int, what: str = "an integer") -> Callable[[str], int]
 positive_int = int_at_least(1)
 """argparse type: an integer >= 1."""
 
+_SIZE = re.compile(r"(\d+)\s*(|k|ki|kib|m|mi|mib|g|gi|gib)(?:b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_MIN_SIZE = 1024  # the builder's least bound (a smaller one cannot hold a record's head)
+
+
+def size(text: str) -> int:
+    """argparse type: a number of bytes >= 1024, optionally in KiB, MiB or GiB (``16MiB``)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"not a size: {text!r} (a number of bytes, or with KiB, MiB or GiB: 16MiB)"
+        )
+    value = int(match[1]) * _UNITS[match[2][:1].lower()]
+    if value < _MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"must be at least 1KiB (1024 bytes), got {text!r}")
+    return value
+
 
 def parse_time(text: str) -> _dt.datetime:
     """argparse type: a date or date-time for a query, as an aware UTC datetime.
@@ -131,7 +149,8 @@ _TIMEOUT_HELP = "timeout of each HTTP request in seconds (default 30)"
 def add_server_options(
     parser: argparse.ArgumentParser, *, timeout_help: str = _TIMEOUT_HELP
 ) -> None:
-    """Add ``--timeout``, ``--retries`` and the TLS options of a command that takes a URL.
+    """Add ``--timeout``, ``--retries``, the size bounds and the TLS options of a command
+    that takes a URL.
 
     ``timeout_help`` says what the timeout bounds for this command.
     """
@@ -145,6 +164,19 @@ def add_server_options(
         default=2,
         metavar="N",
         help="retries of reads after connection errors, timeouts and 5xx answers (default 2)",
+    )
+    group.add_argument(
+        "--max-answer-size",
+        type=size,
+        metavar="BYTES",
+        help="largest answer read whole: a write's, a health check's, a record send reads "
+        "back to compare (default 8MiB; KiB, MiB, GiB allowed; error answers are cut there)",
+    )
+    group.add_argument(
+        "--max-record-size",
+        type=size,
+        metavar="BYTES",
+        help="largest record of a result, as query and get read them (default 16MiB)",
     )
     group.add_argument(
         "--cert", metavar="PEM", help="client certificate for mutual TLS (with --key and --ca)"
@@ -177,6 +209,10 @@ def builder(args: argparse.Namespace, url: str) -> AuditorClientBuilder:
     tls = (args.cert, args.key, args.ca)
     result = AuditorClientBuilder().connection_string(url).timeout(args.timeout)
     result.retries(args.retries)
+    if args.max_answer_size is not None:
+        result.max_answer_size(args.max_answer_size)
+    if args.max_record_size is not None:
+        result.max_record_size(args.max_record_size)
     if any(tls):
         if not all(tls):
             raise UsageError("mutual TLS needs all three of --cert, --key and --ca")
@@ -192,10 +228,7 @@ def blocking_client(args: argparse.Namespace, url: str) -> AuditorClientBlocking
     Raises:
         UsageError: the URL or the TLS files cannot be used.
     """
-    try:
-        return builder(args, url).build_blocking()
-    except ConfigurationError as error:
-        raise UsageError(cli_words(str(error))) from None
+    return _built(lambda: builder(args, url).build_blocking())
 
 
 def async_client(args: argparse.Namespace, url: str) -> AuditorClient:
@@ -204,8 +237,12 @@ def async_client(args: argparse.Namespace, url: str) -> AuditorClient:
     Raises:
         UsageError: the URL or the TLS files cannot be used.
     """
+    return _built(lambda: builder(args, url).build())
+
+
+def _built(build: Callable[[], _T]) -> _T:
     try:
-        return builder(args, url).build()
+        return build()
     except ConfigurationError as error:
         raise UsageError(cli_words(str(error))) from None
 
@@ -267,6 +304,8 @@ _CLI_WORDS = (
     ("call pyauditor.allow_forbidden_characters()", "use --allow-forbidden-characters"),
     ("pyauditor.allow_forbidden_characters()", "--allow-forbidden-characters"),
     ("database_path", "the queue file"),
+    ("AuditorClientBuilder.max_answer_size", "--max-answer-size"),
+    ("AuditorClientBuilder.max_record_size", "--max-record-size"),
 )
 
 

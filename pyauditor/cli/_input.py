@@ -119,34 +119,38 @@ def _meta(value: object) -> Meta:
     return meta
 
 
-def _component(value: object, index: int) -> Component:
-    where = f"components[{index}]"
+def _object(value: object, where: str, keys: frozenset[str] | set[str]) -> dict[str, Any]:
+    """``value`` as a JSON object with no keys but ``keys``; ``where`` names it in errors."""
     if type(value) is not dict:
         raise ValueError(f"{where} is {json_type_name(value)}, not an object")
-    unknown = value.keys() - _COMPONENT_KEYS
+    unknown = value.keys() - keys
     if unknown:
         raise ValueError(f"{where} has unknown key {sorted(unknown)[0]!r}")
-    name, amount = value.get("name"), value.get("amount")
-    if type(name) is not str:
-        raise ValueError(f"{where}.name is {json_type_name(name)}, not a string")
+    return value
+
+
+def _name(value: object, where: str) -> str:
+    if type(value) is not str:
+        raise ValueError(f"{where}.name is {json_type_name(value)}, not a string")
+    return value
+
+
+def _component(value: object, index: int) -> Component:
+    where = f"components[{index}]"
+    fields = _object(value, where, _COMPONENT_KEYS)
+    name, amount = _name(fields.get("name"), where), fields.get("amount")
     if type(amount) is not int:
         raise ValueError(f"{where}.amount is {json_type_name(amount)}, not an integer")
     component = Component(name, amount)
-    scores = value.get("scores")
+    scores = fields.get("scores")
     if scores is None:
         return component
     if type(scores) is not list:
         raise ValueError(f"{where}.scores is {json_type_name(scores)}, not an array")
     for position, score in enumerate(scores):
         at = f"{where}.scores[{position}]"
-        if type(score) is not dict:
-            raise ValueError(f"{at} is {json_type_name(score)}, not an object")
-        unknown = score.keys() - _SCORE_KEYS
-        if unknown:
-            raise ValueError(f"{at} has unknown key {sorted(unknown)[0]!r}")
-        score_name, score_value = score.get("name"), score.get("value")
-        if type(score_name) is not str:
-            raise ValueError(f"{at}.name is {json_type_name(score_name)}, not a string")
+        score_fields = _object(score, at, _SCORE_KEYS)
+        score_name, score_value = _name(score_fields.get("name"), at), score_fields.get("value")
         if not isinstance(score_value, int | float) or isinstance(score_value, bool):
             raise ValueError(f"{at}.value is {json_type_name(score_value)}, not a number")
         component.with_score(Score(score_name, score_value))

@@ -101,6 +101,7 @@ def serve(args: argparse.Namespace) -> None:
             be a database (:func:`check_database`).
         sqlite3.Error: the ``--db`` file looked like a database but cannot be used.
     """
+    _check_tls_options(args)
     if args.db is not None:
         check_database(args.db)
     stop = threading.Event()
@@ -146,6 +147,21 @@ def serve(args: argparse.Namespace) -> None:
     finally:
         server.stop()
     print("AUDITOR test server stopped", flush=True)
+
+
+def _check_tls_options(args: argparse.Namespace) -> None:
+    """Raise ``ValueError``, in the command's words, for TLS options that cannot work."""
+    files = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(files) and not all(files):
+        raise ValueError("HTTPS needs all three of --tls-cert, --tls-key and --tls-ca")
+    if not any(files):
+        given = {"--tls-only": args.tls_only, "--rbac": args.rbac is not None}
+        needing = [name for name, wanted in given.items() if wanted]
+        if needing:
+            raise ValueError(
+                f"{' and '.join(needing)} need{'s' if len(needing) == 1 else ''} HTTPS: "
+                "give --tls-cert, --tls-key and --tls-ca"
+            )
 
 
 def _read_rbac(path: str) -> RbacConfig:

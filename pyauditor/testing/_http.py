@@ -823,9 +823,20 @@ class Listener:
         status: int | None = response.status
         streamed = response.stream is not None
         headers = list(response.headers)
+        logged = False
+
+        def log() -> None:
+            # Called before the last bytes of the answer go out: a client that has the answer
+            # finds the exchange in the server's request log (``server.requests[-1]``).
+            nonlocal logged
+            if not logged:
+                logged = True
+                self._log(request, response, status, headers, sent_body, started, clock)
+
         try:
             if response.silent is not None:
                 status = None
+                log()
                 if response.silent == "reset":
                     _reset(sock)
                 return False
@@ -840,30 +851,43 @@ class Listener:
             head = f"HTTP/1.1 {response.status} {response.reason()}\r\n" + "".join(
                 f"{name}: {value}\r\n" for name, value in headers
             )
-            sender.send(head.encode("latin-1") + b"\r\n")
             if request.method == "HEAD":
+                log()
+                sender.send(head.encode("latin-1") + b"\r\n")
                 return keep
             if response.stream is not None:
-                keep = self._send_stream(sender, response, sent_body) and keep
+                sender.send(head.encode("latin-1") + b"\r\n")
+                keep = self._send_stream(sender, response, sent_body, log) and keep
             else:
                 body = response.body
                 if response.truncate_after is not None and response.truncate_after < len(body):
                     body = body[: response.truncate_after]
                     keep = False
-                sender.send(body)
                 sent_body.add(body)
+                log()
+                sender.send(head.encode("latin-1") + b"\r\n" + body)
             return keep
         except _ResetNow:
+            log()
             _reset(sock)
             return False
         finally:
             if response.stream is not None:
                 # Unsent or cut short: the stream may hold a database connection.
                 _close_stream(response.stream)
-            self._log(request, response, status, headers, sent_body, started, clock)
+            log()
 
-    def _send_stream(self, sender: _Sender, response: HttpResponse, sent: _SentBody) -> bool:
-        """Send a chunked body; ``False`` if the connection cannot be reused."""
+    def _send_stream(
+        self,
+        sender: _Sender,
+        response: HttpResponse,
+        sent: _SentBody,
+        before_last: Callable[[], None],
+    ) -> bool:
+        """Send a chunked body; ``False`` if the connection cannot be reused.
+
+        ``before_last`` is called before the last chunk goes out.
+        """
         assert response.stream is not None
         budget = response.truncate_after
         buffer = bytearray()
@@ -892,6 +916,7 @@ class Listener:
                 flush()
         finally:
             _close_stream(response.stream)
+        before_last()
         sender.send(b"0\r\n\r\n")
         return True
 

@@ -230,7 +230,7 @@ def _parse_segment(seg: _Segment, root: _Level) -> None:
         _parse_bracket(seg, root, _MAX_DEPTH)
         return
     key = _decode(seg.read_until(b"[="))
-    _parse_map_value(seg, key, root, _MAX_DEPTH)
+    _parse_value(seg, key, root, _MAX_DEPTH)
 
 
 def _parse_bracket(seg: _Segment, node: _Level, depth: int) -> None:
@@ -269,12 +269,12 @@ def _parse_bracket(seg: _Segment, node: _Level, depth: int) -> None:
             raise QueryError("invalid digit found in string")
         if index > (1 << 64) - 1:
             raise QueryError("number too large to fit in target type")
-        _parse_seq_value(seg, index, node, depth)
+        _parse_value(seg, index, node, depth)
         return
     if _is_key_start(first):
         key = _decode(seg.read_until(b"]"))
         seg.pos += 1 if seg.peek() == 0x5D else 0
-        _parse_map_value(seg, key, node, depth)
+        _parse_value(seg, key, node, depth)
         return
     char = bytes([first]).decode("utf-8", "replace")
     raise _parse_error(f"unexpected character: {char}", seg.position())
@@ -285,36 +285,26 @@ def _store(seg: _Segment, node: _Level, key: str) -> None:
     node.insert_map_value(key, value)
 
 
-def _parse_map_value(seg: _Segment, key: str, node: _Level, depth: int) -> None:
+def _parse_value(seg: _Segment, key: str | int, node: _Level, depth: int) -> None:
+    """What follows a map key (``str``) or a sequence index (``int``): a value or a level.
+
+    serde_qs's ``parse_map_value`` and ``parse_ord_seq_value``, which differ only in the kind
+    of level they make and insert into.
+    """
+    kind = "OrderedSeq" if isinstance(key, int) else "Nested"
     nxt = seg.peek()
-    if nxt is None:
-        node.insert_map_value(key, "")
-    elif nxt == 0x3D:
-        node.insert_map_value(key, seg.value())
+    if nxt is None or nxt == 0x3D:
+        value = "" if nxt is None else seg.value()
+        if isinstance(key, int):
+            node.insert_ord_seq_value(key, value)
+        else:
+            node.insert_map_value(key, value)
     elif nxt == 0x5B:
         if node.kind == "Uninitialised":
-            node.kind, node.value = "Nested", {}
-        if node.kind != "Nested":
+            node.kind, node.value = kind, {}
+        if node.kind != kind:
             raise _parse_error(f"tried to insert a new key into {node!r}", seg.position())
         child = node.value.setdefault(key, _Level("Uninitialised"))
-        _parse_bracket(seg, child, depth - 1)
-    else:
-        char = bytes([nxt]).decode("utf-8", "replace")
-        raise _parse_error(f"Unexpected character: '{char}' found when parsing", seg.position())
-
-
-def _parse_seq_value(seg: _Segment, index: int, node: _Level, depth: int) -> None:
-    nxt = seg.peek()
-    if nxt is None:
-        node.insert_ord_seq_value(index, "")
-    elif nxt == 0x3D:
-        node.insert_ord_seq_value(index, seg.value())
-    elif nxt == 0x5B:
-        if node.kind == "Uninitialised":
-            node.kind, node.value = "OrderedSeq", {}
-        if node.kind != "OrderedSeq":
-            raise _parse_error(f"tried to insert a new key into {node!r}", seg.position())
-        child = node.value.setdefault(index, _Level("Uninitialised"))
         _parse_bracket(seg, child, depth - 1)
     else:
         char = bytes([nxt]).decode("utf-8", "replace")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pyauditor import __version__
-from pyauditor.testing import AuditorTestServer, Delay
+from pyauditor.testing import AuditorTestServer, Delay, Respond
 
 from .conftest import PKI, job, ndjson, run
 
@@ -254,3 +254,44 @@ def test_health_json(server: AuditorTestServer) -> None:
     assert answer["healthy"] is False
     assert "cannot connect" in answer["reason"]
     assert down.err.startswith("pyauditor health: error: ")
+
+
+# -- size bounds ---------------------------------------------------------------------------------
+
+
+def test_the_size_bounds_are_options_and_errors_name_them(server: AuditorTestServer) -> None:
+    """``max_answer_size``/``max_record_size`` are the operator's too: a record larger than a
+    bound is an error that names the option to raise it, not the library's builder method."""
+    big = job(1, meta={"site_id": [f"{n:03}" + "x" * 200 for n in range(100)]})
+    assert run("send", server.url, "-", stdin=ndjson([big])).code == 0
+    assert run("get", server.url, "job-1").code == 0
+
+    for command in (["get", server.url, "job-1"], ["query", server.url]):
+        result = run(*command, "--max-record-size", "4KiB")
+        assert result.code == 1, result
+        assert "--max-record-size" in result.err
+        assert "AuditorClientBuilder" not in result.err
+        assert run(*command, "--max-record-size", "1MiB").code == 0
+
+    server.inject(Respond(200, "ok " * 3000), path="/health_check", times=None)
+    assert run("health", server.url).code == 0
+    result = run("health", "--max-answer-size", "4096", server.url)
+    assert result.code == 1, result
+    assert "--max-answer-size" in result.err
+    assert "AuditorClientBuilder" not in result.err
+
+
+@pytest.mark.parametrize("value", ["10", "1000b", "abc", "-5MiB", "2TiB", ""])
+def test_size_bounds_must_be_sizes_of_at_least_1kib(value: str) -> None:
+    result = run("health", "--max-answer-size", value, "http://127.0.0.1:9")
+    assert result.code == 2, result
+    assert "--max-answer-size" in result.err
+
+
+def test_the_size_options_name_the_librarys_defaults() -> None:
+    from pyauditor._protocol import DEFAULT_MAX_ANSWER_BYTES
+    from pyauditor._record_codec import MAX_RECORD_BYTES
+
+    text = " ".join(run("get", "--help").out.split())
+    assert f"(default {DEFAULT_MAX_ANSWER_BYTES >> 20}MiB;" in text
+    assert f"(default {MAX_RECORD_BYTES >> 20}MiB)" in text

@@ -47,8 +47,9 @@ def server(server_factory: ServerFactory) -> AuditorTestServer:
 def logged(server: AuditorTestServer, count: int = 1, timeout: float = 5.0) -> list[Any]:
     """The server's request log once it holds ``count`` entries.
 
-    The server logs an exchange after the answer went out, so a client can see the answer a
-    moment before the log does.
+    The server logs an exchange before the answer's last bytes go out, so after a call the
+    log has it; requests a client makes in the background (the queue's) may still be on
+    their way.
     """
     deadline = time.monotonic() + timeout
     while len(server.requests) < count and time.monotonic() < deadline:

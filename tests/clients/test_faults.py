@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,8 +21,10 @@ from pyauditor import (
     PayloadTooLargeError,
     Record,
     RecordExistsError,
+    ResponseDecodeError,
     ServerError,
     StreamDecodeError,
+    ValidationError,
 )
 from pyauditor.testing import (
     AuditorTestServer,
@@ -186,19 +190,90 @@ def test_error_answers_to_writes_raise(
 
 
 @pytest.mark.parametrize("kind", ["async", "blocking"])
-def test_a_warning_answer_to_an_insert_is_record_exists_never_success(
-    kind: str, server_factory: Any
+def test_a_duplicate_on_an_ignoring_server_is_ignored_and_a_conflict_raised(
+    kind: str, server_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """``ignore_record_exists_error`` answers a duplicate 200 with a warning: nothing stored."""
+    """``ignore_record_exists_error`` answers a duplicate 200 with a warning and stores nothing.
+
+    ``add`` and ``bulk_insert`` follow one rule: the record is read back; the very record is a
+    duplicate that setting asks to ignore (logged at WARNING), another record under its id is a
+    RecordExistsError.  Nothing the server does not hold is reported as stored.
+    """
     server = server_factory(ignore_record_exists_error=True)
     builder = builder_for(server)
     client = Blockingly(builder.build() if kind == "async" else builder.build_blocking())
     client.add(job("r1"))
-    with pytest.raises(RecordExistsError) as caught:
-        client.add(job("r1", site="elsewhere"))
-    assert caught.value.status_code == 200
-    assert "warning" in caught.value.body
+    with caplog.at_level(logging.WARNING, logger="pyauditor"):
+        client.add(job("r1"))  # the same record: not an error on this server
+        client.bulk_insert([job("r1"), job("r2")])
+    assert "ignore_record_exists_error" in caplog.text
+    assert "record 'r1' already" in caplog.text  # records appear in the log by their ids
+    for call in (
+        lambda: client.add(job("r1", site="elsewhere")),
+        lambda: client.bulk_insert([job("r1", site="elsewhere")]),
+    ):
+        with pytest.raises(RecordExistsError) as caught:
+            call()
+        assert str(caught.value) == "RECORD_EXISTS"
+    assert server.count() == 2
+    assert server.record("r1")["meta"]["site_id"] == ["site1"]
+
+
+PROXY_PAGE = Respond(200, "<html>Welcome to the proxy</html>", "text/html")
+
+
+@pytest.mark.parametrize("method", ["add", "bulk_insert"])
+def test_a_2xx_answer_auditor_never_sends_is_no_success_unless_the_record_is_stored(
+    api: Blockingly, server: AuditorTestServer, method: str
+) -> None:
+    """A 2xx body AUDITOR never sends (a proxy's page) says nothing about the record: the
+    clients read it back.  Not stored: a ResponseDecodeError (an answer problem, not a
+    validation problem), for ``add`` as for ``bulk_insert``; stored: success."""
+    server.inject(PROXY_PAGE, method="POST", times=None)
+    call = api.add if method == "add" else lambda r: api.bulk_insert([r])
+    with pytest.raises(
+        ResponseDecodeError, match=r"AUDITOR never sends.*nothing was stored"
+    ) as caught:
+        call(job("r1"))
+    assert not isinstance(caught.value, ValidationError)
+    assert server.count() == 0
+    if method == "bulk_insert":
+        assert caught.value.records_stored == 0
+    server.clear_faults()
+    server.inject(replace(PROXY_PAGE, process=True), method="POST", times=None)
+    call(job("r2"))  # stored behind the page: success
     assert server.count() == 1
+
+
+@pytest.mark.parametrize("method", ["add", "bulk_insert"])
+def test_a_2xx_answer_auditor_never_sends_and_a_refused_read_back_is_no_success(
+    api: Blockingly, server: AuditorTestServer, method: str
+) -> None:
+    """A write-only client (AUDITOR's RBAC answers its reads 403) cannot read the record
+    back: nothing says it was stored, so it is not reported as stored, nor as a conflict.
+    ``add`` and ``bulk_insert`` say so in the same words (not as a failed ``GET``)."""
+    server.inject(replace(PROXY_PAGE, process=True), method="POST", times=None)
+    server.inject(Respond(403, "Access denied by RBAC policy"), method="GET", times=None)
+    call = api.add if method == "add" else lambda r: api.bulk_insert([r])
+    with pytest.raises(ResponseDecodeError, match="whether it was stored is unknown") as caught:
+        call(job("r1"))
+    assert "403" in str(caught.value)
+    assert "AUDITOR never sends" in str(caught.value)
+    if method == "bulk_insert":
+        assert caught.value.records_stored == 0
+
+
+def test_an_update_answered_with_a_2xx_body_auditor_never_sends_is_checked(
+    api: Blockingly, server: AuditorTestServer
+) -> None:
+    api.add(job("r1", stop=False))
+    server.inject(PROXY_PAGE, method="PUT", times=1)
+    with pytest.raises(ResponseDecodeError, match="does not have the stop time sent"):
+        api.update(job("r1"))
+    assert server.record("r1")["stop_time"] is None
+    server.inject(replace(PROXY_PAGE, process=True), method="PUT", times=1)
+    api.update(job("r1"))  # applied behind the page: success
+    assert server.record("r1")["stop_time"] is not None
 
 
 # -- broken GET /records streams ----------------------------------------------------------------

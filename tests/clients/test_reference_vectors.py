@@ -98,6 +98,13 @@ def improvement(vector: dict[str, Any]) -> tuple[str, type[BaseException] | None
             "(POST /records: nothing of the batch): never reported as success",
             RecordExistsError,
         )
+    if is_write and not is_post and 200 <= status < 300 and body.strip():
+        return (
+            "AUDITOR answers an update with an empty body; after any other 2xx answer the "
+            "record is read back, and an update the server does not show is never reported "
+            "as success",
+            ResponseDecodeError,
+        )
     if "health_check" in python and 300 <= status < 400:
         return "health_check is True only for 2xx", None
     if "get_single_record" in python:

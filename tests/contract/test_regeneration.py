@@ -250,5 +250,5 @@ def test_the_drill_renamed_route(tmp_path: Path) -> None:
     tests = _this_module_tests(generated, "route_the_facade")
     output = tests.stdout + tests.stderr
     assert tests.returncode == 1, output
-    assert "GET_RECORD (used by pyauditor/_operations.py: get_single_record())" in output
-    assert "get_record_path (used by pyauditor/_operations.py: get_single_record())" in output
+    assert "GET_RECORD (used by pyauditor/_operations.py: _single_record_flow())" in output
+    assert "get_record_path (used by pyauditor/_operations.py: _single_record_flow())" in output

@@ -92,6 +92,28 @@ def test_a_gzip_bomb_answer_stops_at_the_bound_in_bounded_memory(
     assert peak < 40 * MiB, f"peak {peak / MiB:.1f} MiB for a 2 MB answer that inflates to 2 GB"
 
 
+def test_the_queued_clients_sender_reads_a_gzip_bomb_within_the_bound(
+    bomb: bytes, tmp_path: Any
+) -> None:
+    """The issue's 4-6 GB for ``add`` happened in the queued client's background sender too."""
+    data = answer(200, bomb, content_encoding="gzip", content_type="application/json")
+    with serving(data) as server:
+        builder = AuditorClientBuilder().connection_string(server.url).timeout(30).retries(0)
+        queued = builder.database_path(tmp_path / "q.db").send_interval(3600)
+        client = queued.build_queued_blocking()
+        try:
+            client.add(Record("r1", T0))
+            client.add(Record("r2", T0))
+            raised, peak = peak_of(client.flush)
+            status = client.pending()
+        finally:
+            client.stop()
+    assert raised is None, raised  # a failed delivery is not a flush() error
+    assert status.inserts == 2  # kept: nothing was acknowledged
+    assert "max_answer_size" in (status.last_error or "")
+    assert peak < 40 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
 def test_a_gzip_bomb_error_answer_is_cut_and_raised_as_its_status(kind: str, bomb: bytes) -> None:
     data = answer(500, bomb, content_encoding="gzip")
     with serving(data) as server:

@@ -154,7 +154,7 @@ def test_an_answer_that_cannot_be_understood_is_not_resent_for_ever(
             passes += 1
             assert passes <= 5
         (dead,) = client.dead_letters()
-    assert "unexpected body" in dead.reason
+    assert "AUDITOR never sends" in dead.reason
     posts = [path for method, path in server.requests if method == "POST"]
     assert len(posts) <= 10
     assert "RecursionError" not in caplog.text

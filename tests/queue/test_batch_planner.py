@@ -32,7 +32,12 @@ from pyauditor._delivery import (
     failure_budget,
     truncate,
 )
-from pyauditor._errors import AuditorError, BadRequestError
+from pyauditor._errors import (
+    AuditorError,
+    BadRequestError,
+    ResponseDecodeError,
+    ValidationError,
+)
 
 from .fakes import T0, BlockingFake, body, decoded, refused
 
@@ -386,6 +391,7 @@ def test_a_nul_character_is_rejected_without_being_sent() -> None:
     run = plan(fake, ids, bodies)
     assert run.verdicts == {0: Verdict.STORED, 1: Verdict.REJECTED, 2: Verdict.STORED}
     assert "NUL" in run.step(1).reason
+    assert isinstance(run.step(1).error, ValidationError)  # refused before sending
     assert "b\x00" not in fake.stored
     assert all(b"\\u0000" not in json.dumps(r).encode() for r in fake.stored.values())
     # An escaped backslash followed by "u0000" is no NUL.
@@ -495,8 +501,10 @@ def test_a_2xx_answer_that_is_not_auditors_is_verified(answer: bytes) -> None:
     assert run.verdicts == {0: Verdict.FAILED, 1: Verdict.FAILED}
     step = run.step(0)
     assert step.isolated
-    assert "did not store" in step.reason
+    assert "does not hold 2 of its records" in step.reason
     assert len(step.reason) < 400
+    # A problem with the answer, not with the records: no ValidationError.
+    assert type(step.error) is ResponseDecodeError
 
 
 def test_reasons_are_bounded() -> None:
@@ -618,6 +626,29 @@ def test_a_404_for_an_unknown_route_is_not_blamed_on_the_update() -> None:
     run = updates(fake, ["a", "b"])
     assert run.halted is not None
     assert run.verdicts == {0: Verdict.FAILED}
+
+
+@pytest.mark.parametrize("answer", [b"<html>OK</html>", b'{"warning":"x"}', b"RECORD_EXISTS"])
+def test_an_update_answered_with_a_body_auditor_never_sends_is_read_back(answer: bytes) -> None:
+    fake = OddAnswers(answer, stores=True)
+    for i in "ab":
+        fake.put(body(i))
+    run = updates(fake, ["a"])
+    assert run.verdicts == {0: Verdict.STORED}
+    assert fake.count("GET", "/record/a") == 1
+
+    fake = OddAnswers(answer, stores=False)
+    for i in "ab":
+        fake.put(body(i))
+    run = updates(fake, ["a", "b", "a"])
+    # Not applied: a failure of the record's own (the server answers), never STORED; the
+    # record's later update waits, the other record's goes on.
+    assert run.halted is None
+    assert run.verdicts == {0: Verdict.FAILED, 1: Verdict.FAILED}
+    assert run.step(0).isolated
+    assert type(run.step(0).error) is ResponseDecodeError
+    assert "does not have the stop time sent" in run.step(0).reason
+    assert fake.stored["a"]["stop_time"] is None
 
 
 def test_updates_with_a_nul_are_rejected_unsent() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -98,14 +99,17 @@ async def test_a_record_stored_identically_counts_as_delivered(queue: Queue) -> 
 
 @pytest.mark.parametrize("alone", [True, False], ids=["single", "in-a-batch"])
 async def test_an_id_stored_with_other_content_is_a_dead_letter_with_both_versions(
-    queue: Queue, alone: bool
+    queue: Queue, alone: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     theirs = body("a", STOP, meta={"site": ["other"]})
     queue.fake.put(theirs)
     queue.add("a")
     if not alone:
         queue.add("b")
-    assert await queue.flush() == QueueStatus(0, 0, 1)
+    with caplog.at_level(logging.ERROR, logger="pyauditor"):
+        assert await queue.flush() == QueueStatus(0, 0, 1)
+    # No HTTP status told of the conflict: the log line names none (not "HTTP None").
+    assert "insert of record 'a' for good: AUDITOR already stores a different" in caplog.text
     (dead,) = queue.store.dead_letters()
     assert dead.record_id == "a"
     assert dead.body == body("a")  # ours
@@ -187,7 +191,7 @@ async def test_an_answer_that_cannot_be_understood_is_not_resent_for_ever(queue:
         passes += 1
         assert passes < 10
     (dead,) = queue.store.dead_letters()
-    assert "unexpected body" in dead.reason
+    assert "AUDITOR never sends" in dead.reason
     assert len(dead.reason) <= 1000
 
 

@@ -28,7 +28,6 @@ from pyauditor import (
     RecordExistsError,
     Score,
 )
-from pyauditor._delivery import bulk_insert_async, bulk_insert_blocking
 from pyauditor.cli import main
 from pyauditor.testing import AuditorTestServer
 
@@ -119,6 +118,22 @@ async def test_the_queued_client_keeps_a_conflicting_record(
     assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}
 
 
+@MODES
+def test_the_blocking_queued_client_keeps_a_conflicting_record(
+    make_server: Callable[..., AuditorTestServer], tmp_path: Path, ignore: bool
+) -> None:
+    server = make_server(ignore, stored=record("a", site="elsewhere"))
+    with builder(server, tmp_path).build_queued_blocking() as client:
+        client.bulk_insert([A, B, C])
+        assert client.flush() == QueueStatus(0, 0, 1)
+        (dead,) = client.dead_letters()
+    assert dead.record_id == "a"
+    assert dead.stored is not None
+    assert json.loads(dead.stored)["meta"] == {"site_id": ["elsewhere"]}
+    assert set(stored(server)) == {"a", "b", "c"}
+    assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}
+
+
 # -- pyauditor send -------------------------------------------------------------------------------
 
 
@@ -133,30 +148,62 @@ def test_send(make_server: Callable[..., AuditorTestServer], ignore: bool) -> No
     assert set(stored(server)) == {"a", "b", "c"}
 
 
-# -- bulk_insert (the planner's shells for the direct clients) ------------------------------------
-
-
 @MODES
-def test_bulk_insert_blocking(make_server: Callable[..., AuditorTestServer], ignore: bool) -> None:
+def test_send_with_a_conflict(make_server: Callable[..., AuditorTestServer], ignore: bool) -> None:
+    server = make_server(ignore, stored=record("a", site="elsewhere"))
+    lines = "".join(one.to_json() + "\n" for one in (A, B, C)).encode()
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["send", server.url], stdin=io.BytesIO(lines), stdout=out, stderr=err)
+    assert code == 1  # a record not stored is never a success
+    assert out.getvalue().startswith(
+        "sent 2 records, 0 duplicates (already stored), 0 rejected by the server, "
+        "1 in conflict with stored records"
+    )
+    assert set(stored(server)) == {"a", "b", "c"}
+    assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}
+
+
+# -- bulk_insert of the direct clients ------------------------------------------------------------
+
+
+def _bulk_insert(server: AuditorTestServer, kind: str, records: list[Record]) -> None:
+    builder = AuditorClientBuilder().connection_string(server.url)
+    if kind == "async":
+        asyncio.run(builder.build().bulk_insert(records))
+    else:
+        with builder.build_blocking() as client:
+            client.bulk_insert(records)
+
+
+KINDS = pytest.mark.parametrize("kind", ["async", "blocking"])
+
+
+@KINDS
+@MODES
+def test_bulk_insert(
+    make_server: Callable[..., AuditorTestServer], ignore: bool, kind: str
+) -> None:
+    """The issue's reproduction as written: ``add(a)``, then ``bulk_insert([a, b, c])``."""
     server = make_server(ignore)
-    client = AuditorClientBuilder().connection_string(server.url).build_blocking()
     if ignore:
         # The server was told to ignore duplicates, and the duplicate is identical: as add().
-        bulk_insert_blocking(client, [A, B, C])
+        _bulk_insert(server, kind, [A, B, C])
     else:
         with pytest.raises(RecordExistsError) as caught:
-            bulk_insert_blocking(client, [A, B, C])
+            _bulk_insert(server, kind, [A, B, C])
         assert str(caught.value) == "RECORD_EXISTS"
         assert caught.value.records_stored == 2
     assert set(stored(server)) == {"a", "b", "c"}
 
 
+@KINDS
 @MODES
-def test_bulk_insert_async(make_server: Callable[..., AuditorTestServer], ignore: bool) -> None:
+def test_bulk_insert_with_a_conflict(
+    make_server: Callable[..., AuditorTestServer], ignore: bool, kind: str
+) -> None:
     server = make_server(ignore, stored=record("a", site="elsewhere"))
-    client = AuditorClientBuilder().connection_string(server.url).build()
     with pytest.raises(RecordExistsError) as caught:  # other content: never "stored"
-        asyncio.run(bulk_insert_async(client, [A, B, C]))
+        _bulk_insert(server, kind, [A, B, C])
     assert caught.value.records_stored == 2
     assert set(stored(server)) == {"a", "b", "c"}
     assert stored(server)["a"]["meta"] == {"site_id": ["elsewhere"]}

@@ -150,6 +150,43 @@ def test_request_log_is_bounded_and_clearable(server_factory) -> None:  # type: 
     assert server.requests == []
 
 
+def test_an_answer_is_in_the_request_log_by_the_time_the_client_has_it(  # type: ignore[no-untyped-def]
+    server_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``server.requests[-1]`` right after a call (the README's example) never misses it.
+
+    Logging is made slow here: the exchange must still be logged before the answer's last
+    bytes leave, whatever kind of answer it is.
+    """
+    original = AuditorTestServer._record
+
+    def slow(self: AuditorTestServer, exchange: object) -> None:
+        time.sleep(0.05)
+        original(self, exchange)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AuditorTestServer, "_record", slow)
+    server = server_factory()
+    calls = [
+        ("GET", "/health_check"),  # an empty body: the head completes the answer
+        ("HEAD", "/health_check"),
+        ("POST", "/record"),
+        ("GET", "/records"),  # a streamed answer
+        ("GET", "/no/such/route"),
+        ("GET", "/faulty"),  # an injected answer
+    ]
+    server.inject(Respond(503, "busy"), path="/faulty")
+    with httpx.Client(base_url=server.url) as http:
+        for count, (method, path) in enumerate(calls, 1):
+            body = record("log") if method == "POST" else None
+            http.request(method, path, json=body)
+            assert len(server.requests) == count, (method, path)
+            assert (server.requests[-1].method, server.requests[-1].path) == (method, path)
+        server.inject(Reset(), path="/reset")
+        with pytest.raises(httpx.TransportError):
+            http.get("/reset")
+        assert server.requests[-1].path == "/reset"
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [

@@ -112,15 +112,30 @@ def test_serve_tls_only_from_the_command_line(files: Files, command: list[str]) 
     assert "http://" not in out
 
 
-def test_tls_only_without_tls_is_a_usage_error() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyauditor", "serve", "--port", "0", "--tls-only"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "tls_only needs TLS" in proc.stderr
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--tls-only"], "--tls-only needs HTTPS: give --tls-cert, --tls-key and --tls-ca"),
+        (["--rbac", "r.json"], "--rbac needs HTTPS: give --tls-cert, --tls-key and --tls-ca"),
+        (["--tls-cert", "c.pem"], "HTTPS needs all three of --tls-cert, --tls-key and --tls-ca"),
+    ],
+)
+def test_tls_options_without_tls_are_usage_errors_in_the_commands_words(
+    options: list[str], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "r.json").write_text("{}")
+    (tmp_path / "c.pem").write_text("")
+    for command in (["pyauditor", "serve"], ["pyauditor.testing"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", *command, "--port", "0", *options],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 2, proc
+        assert message in proc.stderr
+        assert "tls_" not in proc.stderr  # the library's argument names mean nothing here
 
 
 def serve_tls(files: Files, *options: str) -> tuple[subprocess.Popen[str], str, str]:
