@@ -49,7 +49,8 @@ docs: $(INSTALLED)
 	rm -rf $(DOCS_DIR)
 	$(PY) -W error -m pdoc --docformat google --template-directory docs/api-front \
 		--output-directory $(DOCS_DIR) \
-		pyauditor pyauditor.bulk pyauditor.jsonstream pyauditor.testing pyauditor.cli
+		pyauditor pyauditor.bulk pyauditor.jsonstream pyauditor.queuefile pyauditor.query_language \
+		pyauditor.testing pyauditor.cli
 	@echo "API reference: $(DOCS_DIR)/index.html"
 
 $(REFERENCE_DIR)/.installed:

@@ -6,6 +6,8 @@ executes it, and ``pyauditor query`` (:mod:`pyauditor.cli`) offers it on the com
 orders below are AUDITOR's declaration orders (``Filters``, ``Operator<T>``, ``SortOption``),
 which serde_qs follows when it renders a query and reports errors, so they are part of the
 byte-exact output of ``QueryBuilder().build()``.
+
+The public face of these tables, with what each one means, is :mod:`pyauditor.query_language`.
 """
 
 from __future__ import annotations
@@ -33,14 +35,10 @@ FILTER_FIELDS: Final = (
     "sort_by",
     "limit",
 )
-"""The top-level query fields, in the order AUDITOR declares (and serde_qs renders) them."""
 
 OPERATORS: Final = MappingProxyType({"gt": ">", "lt": "<", "gte": ">=", "lte": "<=", "equals": "="})
-"""Comparison operator name -> its symbol (also the SQL operator AUDITOR generates), in
-declaration order."""
 
 OPERATOR_NAMES: Final = tuple(OPERATORS)
-"""``("gt", "lt", "gte", "lte", "equals")``: the operators in declaration order."""
 
 OPERATOR_BY_SYMBOL: Final = MappingProxyType(
     dict(
@@ -50,14 +48,9 @@ OPERATOR_BY_SYMBOL: Final = MappingProxyType(
         )
     )
 )
-"""Symbol (``>=``, ``<=``, ``>``, ``<``, ``=``, and ``==`` for ``equals``) -> operator name,
-longest symbols first, so a regex alternation built from the keys in order matches greedily."""
 
 META_OPERATORS: Final = ("c", "dnc")
-"""The meta operators: ``c`` (contains every value), ``dnc`` (contains none of them)."""
 
 SORT_DIRECTIONS: Final = ("asc", "desc")
-"""The keys of ``sort_by[...]``; with both given, AUDITOR uses the first (``asc``)."""
 
 SORT_COLUMNS: Final = ("start_time", "stop_time", "runtime", "record_id")
-"""The columns ``sort_by`` accepts."""

@@ -216,15 +216,22 @@ def test_the_api_reference_front_page(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pdoc", "--docformat", "google", "--template-directory",
          str(ROOT / "docs" / "api-front"), "--output-directory", str(tmp_path),
-         "pyauditor", "pyauditor.bulk", "pyauditor.jsonstream", "pyauditor.testing",
-         "pyauditor.cli"],
+         "pyauditor", "pyauditor.bulk", "pyauditor.jsonstream", "pyauditor.queuefile",
+         "pyauditor.query_language", "pyauditor.testing", "pyauditor.cli"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "index.html").read_text()
     assert "Where to start" in page
     assert "The layers" in page
-    modules = ("pyauditor", "pyauditor/bulk", "pyauditor/jsonstream", "pyauditor/testing")
+    modules = (
+        "pyauditor",
+        "pyauditor/bulk",
+        "pyauditor/jsonstream",
+        "pyauditor/queuefile",
+        "pyauditor/query_language",
+        "pyauditor/testing",
+    )
     for module in (*modules, "pyauditor/cli"):
         assert f'href="{module}.html"' in page
         assert (tmp_path / f"{module}.html").exists()

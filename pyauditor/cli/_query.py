@@ -53,9 +53,9 @@ from .. import (
 
 # The one table of the query language's operators and sort columns (shared with the DSL and the
 # embedded server) is internal to pyauditor; see tests/cli/test_public_api.py.
-from .._grammar import OPERATOR_BY_SYMBOL as _OPERATOR_NAMES
-from .._grammar import SORT_COLUMNS as SORT_FIELDS
-from .._grammar import SORT_DIRECTIONS
+from ..query_language import OPERATOR_BY_SYMBOL as _OPERATOR_NAMES
+from ..query_language import SORT_COLUMNS as SORT_FIELDS
+from ..query_language import SORT_DIRECTIONS
 from ._common import UsageError, int_at_least
 
 __all__ = ["FORMATS", "add_filter_options", "build_query", "write_records"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import AuditorClientBuilder, ConfigurationError, DeadLetter, QueueError
-from .._queue import QueueSnapshot, parse_database_path, read_queue_file
+from ..queuefile import QueueSnapshot, parse_database_path, read_queue_file
 from ._common import CommandError, UsageError, run_async, seconds
 
 __all__ = ["read_queue", "run_flush", "run_status"]

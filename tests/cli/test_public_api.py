@@ -1,12 +1,10 @@
 """The command is built on pyauditor's public API, and loads the embedded server only to run one.
 
 A command that needs something private is a sign the library lacks it: what the command
-needs, collectors need too (``send`` sends through the public ``pyauditor.bulk``).  Two parts
-still import private modules, each for a reason: ``queue status``/``flush`` read the file
-through the queue module's read-only report and its ``database_path`` parser
-(pyauditor._queue), which are not public API yet; and the query options take their operators
-and sort columns from the one internal table of the query language (pyauditor._grammar), so
-that the DSL, the embedded server and the command cannot disagree.  Nothing else may.
+needs, collectors need too.  So ``send`` sends through the public ``pyauditor.bulk``, ``queue
+status`` reads the file through ``pyauditor.queuefile``, and ``query`` takes its operators and
+sort columns from ``pyauditor.query_language`` (the one table the DSL and the embedded server
+use too).
 
 ``pyauditor.testing`` is a whole HTTP server; only ``serve`` and ``demo`` run one, so only they
 may import it, and ``pyauditor send`` or ``query`` start without it.
@@ -24,10 +22,6 @@ import pytest
 import pyauditor.cli
 
 CLI = Path(pyauditor.cli.__file__).parent
-STILL_PRIVATE = {
-    ("_queue.py", "pyauditor._queue"),
-    ("_query.py", "pyauditor._grammar"),
-}
 
 
 def _imports(path: Path) -> set[str]:
@@ -58,14 +52,18 @@ def test_the_command_imports_only_public_api(path: Path) -> None:
         for module in _imports(path)
         if _private(module) and not module.startswith("pyauditor.cli")
     }
-    allowed = {module for name, module in STILL_PRIVATE if name == path.name}
-    assert private <= allowed, f"{path.name} imports private modules: {sorted(private - allowed)}"
+    assert not private, f"{path.name} imports private modules: {sorted(private)}"
 
 
-def test_the_allowance_is_still_needed() -> None:
-    # Once the queue report or the grammar is public, its entry must go.
-    for name, module in STILL_PRIVATE:
-        assert module in _imports(CLI / name), f"{name} no longer imports {module}: drop it"
+def test_the_public_modules_the_command_uses_are_the_library_s_own_tables_and_readers() -> None:
+    # Public names, not copies: the command and the library cannot drift apart.
+    from pyauditor import _grammar, _queue, query_language, queuefile
+
+    for name in query_language.__all__:
+        assert getattr(query_language, name) is getattr(_grammar, name), name
+    assert set(query_language.__all__) == set(_grammar.__all__)
+    for name in queuefile.__all__:
+        assert getattr(queuefile, name) is getattr(_queue, name), name
 
 
 def _loads_the_server(*argv: str) -> bool:
