@@ -15,15 +15,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-__all__ = [
-    "FILTER_FIELDS",
-    "META_OPERATORS",
-    "OPERATORS",
-    "OPERATOR_BY_SYMBOL",
-    "OPERATOR_NAMES",
-    "SORT_COLUMNS",
-    "SORT_DIRECTIONS",
-]
+# What is exported is listed once, in pyauditor.query_language.__all__.
 
 FILTER_FIELDS: Final = (
     "record_id",
