@@ -41,6 +41,7 @@ __all__ = [
     "WireRecordAdd",
     "WireRecordUpdate",
     "WireScore",
+    "collect_young",
     "encode",
     "encode_sorted",
     "exact_float",
@@ -189,3 +190,18 @@ def gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+def collect_young() -> None:
+    """Inside a :func:`gc_paused` pause, let the collector look at what was allocated since the
+    last look (its youngest generation), now, while it is still in the CPU's cache.
+
+    Decoded records are not tracked by the collector, but the tuples of their components and
+    scores are, until the collector first sees that they hold nothing it tracks and untracks
+    them.  During a pause nothing looks, so they pile up, and the first pass after the pause
+    walks all of them, cold in memory (0.05 s after 100k production records, 20 % of the
+    decoding).  Looking after every decoded run untracks them for next to nothing.  Does
+    nothing outside a pause, or if the program had disabled the collector itself.
+    """
+    if _gc_pauses and _gc_was_enabled:
+        gc.collect(0)
