@@ -277,6 +277,24 @@ def cli_words(message: str) -> str:
     return message
 
 
+def _hold_sigint() -> Callable[[], None]:
+    """Block SIGINT now; the returned function restores the mask as it was (idempotent)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        return lambda: None
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    return release
+
+
 @contextlib.contextmanager
 def sigint_deferred() -> Iterator[None]:
     """Hold Ctrl-C back during the block; it takes effect (KeyboardInterrupt) right after it.
@@ -284,29 +302,35 @@ def sigint_deferred() -> Iterator[None]:
     For steps that must not be cut in half: an event loop interrupted while it is being made or
     closed is left half-built, and Python then prints its failure to clean up as a traceback.
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "pthread_sigmask"
-    ):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    release = _hold_sigint()
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        release()
 
 
 def run_async(main: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     """``asyncio.run(main())``, with Ctrl-C at any moment ending in a plain KeyboardInterrupt.
 
     While the coroutine runs, asyncio turns Ctrl-C into its cancellation (its clean-up runs),
-    then raises KeyboardInterrupt; the loop is made and closed with Ctrl-C held back.
+    then raises KeyboardInterrupt.  Ctrl-C stays held back from before the loop is made until
+    the main task's first step, when asyncio's own handler is in place: a Ctrl-C in between
+    would otherwise destroy a task that never ran ("Task was destroyed but it is pending").
+    It is held back again while the loop is closed.
     """
-    with sigint_deferred():
+    release = _hold_sigint()
+    try:
         runner = asyncio.Runner()
         runner.get_loop()
-    try:
-        return runner.run(main())
+
+        async def entered() -> _T:
+            release()  # from here on asyncio's handler turns Ctrl-C into this task's cancellation
+            return await main()
+
+        try:
+            return runner.run(entered())
+        finally:
+            with sigint_deferred():
+                runner.close()
     finally:
-        with sigint_deferred():
-            runner.close()
+        release()

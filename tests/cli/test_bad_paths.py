@@ -459,3 +459,43 @@ def test_ctrl_c_stops_serve_cleanly(tmp_path: Path) -> None:
     result = _interrupt(proc)
     no_traceback(result, 0)
     assert result.stdout.strip().endswith("AUDITOR test server stopped")
+
+
+_CTRL_C_AS_THE_TASK_IS_MADE = r"""
+import asyncio, os, signal, sys
+from pyauditor.cli._common import run_async
+
+cleaned = []
+
+async def work():
+    try:
+        await asyncio.sleep(10)
+    finally:
+        cleaned.append(True)
+
+def make():
+    # Ctrl-C lands after the coroutine exists but before asyncio has run its first step: the
+    # moment the demo was once interrupted at ("Task was destroyed but it is pending!").
+    coroutine = work()
+    os.kill(os.getpid(), signal.SIGINT)
+    return coroutine
+
+try:
+    run_async(make)
+except KeyboardInterrupt:
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    print("interrupted", cleaned, "blocked" if blocked else "unblocked")
+else:
+    print("not interrupted")
+"""
+
+
+def test_ctrl_c_before_the_first_step_cancels_the_task_and_runs_its_clean_up() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", _CTRL_C_AS_THE_TASK_IS_MADE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "interrupted [True] unblocked", result
+    assert result.stderr == "", result.stderr
