@@ -19,6 +19,7 @@ from the JSON (or sharing a dict until it is changed).
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import types
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, NoReturn, final
 
@@ -68,6 +69,7 @@ _new = object.__new__
 _replace = msgspec.structs.replace
 _set = msgspec.structs.force_setattr
 _Raw = msgspec.Raw
+_chain = itertools.chain
 _decode_meta = msgspec.json.Decoder(WireMeta | None).decode
 _EXPONENT_FROM = 1e16  # see _wire.exact_float
 # Naive UTC wall time of an aware datetime: NAIVE_EPOCH + (value - AWARE_EPOCH) is two C
@@ -176,11 +178,12 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
 
     # The generated Record's fields (decoded by msgspec under these names, see module doc).
     _id: str = msgspec.field(name="record_id")
-    # The meta: its JSON (msgspec.Raw, copied out of the answer) on a record from a server, a
-    # dict of tuples (shared with the Meta it came from, copy on write) after with_meta, NULL
-    # (the JSON null) for none.  A decoded dict of tuples is a container the cyclic GC tracks,
-    # and holding one per record took 45 MB more per 100k production records than the JSON
-    # (bytes, untracked); the getter decodes it (a copy, as python-auditor's getter returns).
+    # The meta: its JSON (msgspec.Raw; copied out of the answer on a record from a server,
+    # encoded by with_meta, written into request bodies as it is), a dict of tuples on a record
+    # of record_from_server, NULL (the JSON null) for none.  A dict of tuples is a container
+    # the cyclic GC tracks: holding one per record took 45 MB more per 100k production records
+    # than the JSON (bytes, untracked) and made building 100k records 15 % slower in
+    # collections.  The getter decodes it (a copy, as python-auditor's getter returns).
     if TYPE_CHECKING:
         _meta: msgspec.Raw | MetaData
     else:
@@ -193,6 +196,9 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     # every value is in its exact form (_wire.exact_*); None on a record from a server.  No
     # JSON decodes into a _Local, so an answer cannot set it.
     _local: _Local | None = None
+    # _LOCAL_MARK if every key and value of _meta is a plain name (valid under every rule, so
+    # sending needs no check), noted by with_meta; None: check _meta when sending.
+    _meta_plain: _Local | None = None
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     if TYPE_CHECKING:  # the constructor is _RecordType.__call__
@@ -223,10 +229,19 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         """
         if type(meta) is not Meta:
             raise type_error(meta, "Meta")
-        # Shared: the Meta copies its dict before it next changes it.  The names are checked
-        # when the record is sent, as python-auditor does.
-        meta._shared = True
-        _set(self, "_meta", meta._d)
+        data = meta._d
+        # The names are checked when the record is sent, as python-auditor does; whether they
+        # are all plain is noted now, while they are at hand.
+        known = _known
+        plain = known.issuperset(data) and known.issuperset(_chain(*data.values()))
+        if not plain:
+            plain = all(
+                (key in known or is_plain(key))
+                and all(value in known or is_plain(value) for value in values)
+                for key, values in data.items()
+            )
+        _set(self, "_meta", _Raw(encode(data)))
+        _set(self, "_meta_plain", _LOCAL_MARK if plain else None)
         return self
 
     def _meta_dict(self) -> MetaData | None:
@@ -382,10 +397,8 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
             self.validate()
             self._exact()
             _set(self, "_local", _LOCAL_MARK)
-        elif meta.__class__ is dict:
-            check_meta(meta)
-        elif meta is not NULL:  # JSON: unpickled, or a server record sent again
-            check_meta(_decode_meta(meta) or {})  # type: ignore[arg-type]
+        elif self._meta_plain is None and meta is not NULL:
+            check_meta(self._meta_dict() or {})
         return meta
 
     @property
@@ -485,7 +498,12 @@ _EXTRAS: Final = tuple((f.encode_name, _EXTRA_PREFIX + f.name) for f in _extra_f
 
 # Templates: msgspec.structs.replace of one is the fastest way to make a Record.
 _LOCAL: Record = msgspec.StructMeta.__call__(
-    Record, _id="", _start=_AWARE_EPOCH, _components=(), _local=_LOCAL_MARK
+    Record,
+    _id="",
+    _start=_AWARE_EPOCH,
+    _components=(),
+    _local=_LOCAL_MARK,
+    _meta_plain=_LOCAL_MARK,
 )
 SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, _id="", _start=_AWARE_EPOCH)
 """A template of a record from a server: ``new_record`` fills it."""
