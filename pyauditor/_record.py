@@ -19,7 +19,6 @@ from the JSON (or sharing a dict until it is changed).
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 import types
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, NoReturn, final
 
@@ -42,6 +41,7 @@ from ._validation import (
     check_meta,
     check_name,
     is_plain,
+    is_plain_meta_json,
     type_error,
 )
 from ._wire import (
@@ -65,11 +65,11 @@ __all__ = [
 _datetime = _dt.datetime
 _plain = PLAIN_NAME.fullmatch
 _known = KNOWN_PLAIN
+_plain_json = is_plain_meta_json
 _new = object.__new__
 _replace = msgspec.structs.replace
 _set = msgspec.structs.force_setattr
 _Raw = msgspec.Raw
-_chain = itertools.chain
 _decode_meta = msgspec.json.Decoder(WireMeta | None).decode
 _EXPONENT_FROM = 1e16  # see _wire.exact_float
 # Naive UTC wall time of an aware datetime: NAIVE_EPOCH + (value - AWARE_EPOCH) is two C
@@ -196,9 +196,6 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     # every value is in its exact form (_wire.exact_*); None on a record from a server.  No
     # JSON decodes into a _Local, so an answer cannot set it.
     _local: _Local | None = None
-    # _LOCAL_MARK if every key and value of _meta is a plain name (valid under every rule, so
-    # sending needs no check), noted by with_meta; None: check _meta when sending.
-    _meta_plain: _Local | None = None
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     if TYPE_CHECKING:  # the constructor is _RecordType.__call__
@@ -229,19 +226,8 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         """
         if type(meta) is not Meta:
             raise type_error(meta, "Meta")
-        data = meta._d
-        # The names are checked when the record is sent, as python-auditor does; whether they
-        # are all plain is noted now, while they are at hand.
-        known = _known
-        plain = known.issuperset(data) and known.issuperset(_chain(*data.values()))
-        if not plain:
-            plain = all(
-                (key in known or is_plain(key))
-                and all(value in known or is_plain(value) for value in values)
-                for key, values in data.items()
-            )
-        _set(self, "_meta", _Raw(encode(data)))
-        _set(self, "_meta_plain", _LOCAL_MARK if plain else None)
+        # The names are checked when the record is sent, as python-auditor does.
+        _set(self, "_meta", _Raw(encode(meta._d)))
         return self
 
     def _meta_dict(self) -> MetaData | None:
@@ -397,7 +383,9 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
             self.validate()
             self._exact()
             _set(self, "_local", _LOCAL_MARK)
-        elif self._meta_plain is None and meta is not NULL:
+        elif meta is not NULL and (
+            type(meta) is not _Raw or not _plain_json(bytes(meta))  # a dict: record_from_server
+        ):
             check_meta(self._meta_dict() or {})
         return meta
 
@@ -503,7 +491,6 @@ _LOCAL: Record = msgspec.StructMeta.__call__(
     _start=_AWARE_EPOCH,
     _components=(),
     _local=_LOCAL_MARK,
-    _meta_plain=_LOCAL_MARK,
 )
 SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, _id="", _start=_AWARE_EPOCH)
 """A template of a record from a server: ``new_record`` fills it."""
