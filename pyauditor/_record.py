@@ -196,6 +196,9 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     # every value is in its exact form (_wire.exact_*); None on a record from a server.  No
     # JSON decodes into a _Local, so an answer cannot set it.
     _local: _Local | None = None
+    # _LOCAL_MARK if every key and value of _meta is a plain name (valid under every rule, so
+    # sending needs no check), judged by with_meta from the JSON; None: check when sending.
+    _meta_plain: _Local | None = None
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     if TYPE_CHECKING:  # the constructor is _RecordType.__call__
@@ -226,8 +229,11 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         """
         if type(meta) is not Meta:
             raise type_error(meta, "Meta")
-        # The names are checked when the record is sent, as python-auditor does.
-        _set(self, "_meta", _Raw(encode(meta._d)))
+        # The names are checked when the record is sent, as python-auditor does; whether that
+        # check can be skipped is judged now, from the JSON at hand (two passes in C).
+        data = encode(meta._d)
+        _set(self, "_meta", _Raw(data))
+        _set(self, "_meta_plain", _LOCAL_MARK if _plain_json(data) else None)
         return self
 
     def _meta_dict(self) -> MetaData | None:
@@ -383,9 +389,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
             self.validate()
             self._exact()
             _set(self, "_local", _LOCAL_MARK)
-        elif meta is not NULL and (
-            type(meta) is not _Raw or not _plain_json(bytes(meta))  # a dict: record_from_server
-        ):
+        elif self._meta_plain is None and meta is not NULL:
             check_meta(self._meta_dict() or {})
         return meta
 
@@ -491,6 +495,7 @@ _LOCAL: Record = msgspec.StructMeta.__call__(
     _start=_AWARE_EPOCH,
     _components=(),
     _local=_LOCAL_MARK,
+    _meta_plain=_LOCAL_MARK,
 )
 SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, _id="", _start=_AWARE_EPOCH)
 """A template of a record from a server: ``new_record`` fills it."""
