@@ -1,19 +1,26 @@
 """The parts of a record: :class:`Meta`, :class:`Component` and :class:`Score`.
 
-Each is a thin view of the generated wire struct it stands for (:mod:`pyauditor._wire`): a
-Score holds a ``Score`` struct, a Component a ``Component`` struct.  Wire structs are never
-changed once built, so records, components and the objects getters hand out can share them:
-:meth:`Component.with_score` builds a new struct instead of changing the shared one, and a
-:class:`Meta` handed out by a getter shares the record's dict until it is first changed
-(copy on write).  Getters therefore return independent copies, as python-auditor's do, at the
-cost of one small object each.
+Score and Component *are* wire structs: msgspec Structs with the fields of the generated
+``Score`` and ``Component`` (:mod:`pyauditor_api.wire`), which msgspec decodes straight from a
+``GET /records`` answer and encodes straight into request bodies, with no object of ours in
+between.  Their fields are read by C code (``score.name``, ``component.amount``); what has to
+be computed or copied is a property.  They are frozen (python-auditor's attributes are read-only)
+and not tracked by the cyclic garbage collector (``gc=False``: they cannot form cycles).
+
+Scores never change, so they are shared freely: ``component.scores`` is a new list of the same
+Score objects.  A Component does change (:meth:`Component.with_score` adds to it, as
+python-auditor's does), so a record keeps its own copy of each component it is given and hands
+out copies; the copies are made by msgspec in C.  A :class:`Meta` handed out by a getter shares
+the record's dict until it is first changed (copy on write).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, NoReturn, final
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NoReturn, final
+
+import msgspec
 
 from ._validation import (
     KNOWN_PLAIN,
@@ -26,16 +33,27 @@ from ._validation import (
     is_plain,
     type_error,
 )
-from ._wire import WireComponent, WireScore, exact_float
+from ._wire import exact_float
 
-__all__ = ["Component", "Meta", "MetaData", "Score", "component_of", "scores_close"]
+__all__ = [
+    "Component",
+    "Meta",
+    "MetaData",
+    "Score",
+    "components_equal",
+    "copy_component",
+    "new_component",
+    "new_score",
+    "scores_close",
+]
 
 MetaData = dict[str, tuple[str, ...]]
 """How a record keeps its meta: tuples, so a dict can be shared (see Meta)."""
 
 _new = object.__new__
 _known = KNOWN_PLAIN
-_INF = math.inf
+_replace = msgspec.structs.replace
+_set = msgspec.structs.force_setattr
 _EXPONENT_FROM = 1e16  # see _wire.exact_float
 # python-auditor compares score values with f64::EPSILON tolerances (see Score.__eq__).
 _EPSILON = 2.220446049250313e-16
@@ -53,24 +71,23 @@ def _close(a: float, b: float) -> bool:
     return difference < _EPSILON or difference < max(abs(a), abs(b)) * _SQRT_EPSILON
 
 
-def scores_close(a: tuple[WireScore, ...], b: tuple[WireScore, ...]) -> bool:
-    """Whether two score tuples are equal under python-auditor's rule (see Score)."""
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b, strict=True):
-        if x.name != y.name or not _close(x.value, y.value):
-            return False
-    return True
+class _ScoreType(msgspec.StructMeta):
+    """Builds Scores the way python-auditor does: ``Score(name, value)``, checked.
 
+    A Struct cannot define ``__init__``; msgspec's own constructor (``new_score``) is for
+    values that are known to be valid, and for decoding.
+    """
 
-def _components_equal(a: WireComponent, b: WireComponent) -> bool:
-    if a is b:
-        return True
-    return a.name == b.name and a.amount == b.amount and scores_close(a.scores, b.scores)
+    def __call__(cls, name: str, value: float) -> Score:
+        if type(name) is not str or (name not in _known and not is_plain(name)):
+            name = check_name(name, "score name")
+        if type(value) is not float or not 0.0 <= value < _EXPONENT_FROM:
+            value = exact_float(check_score_value(value))
+        return _replace(_SCORE, name=name, _value=value)
 
 
 @final
-class Score:
+class Score(msgspec.Struct, frozen=True, gc=False, metaclass=_ScoreType):
     """A named performance figure of a :class:`Component`, e.g. its HEPSPEC06 value.
 
     Scores relate components of the same kind to each other: for CPUs, the HEPSPEC06 score of
@@ -98,36 +115,30 @@ class Score:
     was sent even if a float lost its last bits on the way).  Scores are unhashable.
     """
 
-    __slots__ = ("_w",)
-    _w: WireScore
+    name: str
+    """The score's name."""
+    # A value msgspec would not write as serde_json does is stored as _wire.ExactFloat (a
+    # float subclass), hence the property.
+    _value: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(name="value")
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
-    def __init__(self, name: str, value: float) -> None:
-        if type(name) is not str or (name not in _known and not is_plain(name)):
-            name = check_name(name, "score name")
-        if type(value) is not float or not 0.0 <= value < _EXPONENT_FROM:
-            value = exact_float(check_score_value(value))
-        self._w = WireScore(name=name, value=value)
+    if TYPE_CHECKING:  # the constructor is _ScoreType.__call__
+
+        def __init__(self, name: str, value: float) -> None: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> NoReturn:
         _no_subclass("Score")
 
     @property
-    def name(self) -> str:
-        """The score's name."""
-        return self._w.name
-
-    @property
     def value(self) -> float:
         """The score's value (a float)."""
-        value = self._w.value
+        value = self._value
         return value if value.__class__ is float else float(value)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Score:
             return NotImplemented
-        a, b = self._w, other._w
-        return a.name == b.name and _close(a.value, b.value)
+        return self.name == other.name and _close(self._value, other._value)
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -146,14 +157,37 @@ class Score:
         return (Score, (self.name, self.value))
 
 
-def _score(wire: WireScore) -> Score:
-    score = _new(Score)
-    score._w = wire
-    return score
+_SCORE: Score = msgspec.StructMeta.__call__(Score, "", 0.0)
+
+
+def new_score(name: str, value: float) -> Score:
+    """A Score of values known to be valid (from a server, or checked already)."""
+    return _replace(_SCORE, name=name, _value=value)
+
+
+def scores_close(a: tuple[Score, ...], b: tuple[Score, ...]) -> bool:
+    """Whether two score tuples are equal under python-auditor's rule (see Score)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x.name != y.name or not _close(x._value, y._value):
+            return False
+    return True
+
+
+class _ComponentType(msgspec.StructMeta):
+    """Builds Components the way python-auditor does: ``Component(name, amount)``, checked."""
+
+    def __call__(cls, name: str, amount: int) -> Component:
+        if type(name) is not str or (name not in _known and not is_plain(name)):
+            name = check_name(name, "component name")
+        if type(amount) is not int or not 0 <= amount <= MAX_AMOUNT:
+            amount = check_amount(amount)
+        return _replace(_COMPONENT, name=name, amount=amount)
 
 
 @final
-class Component:
+class Component(msgspec.Struct, frozen=True, gc=False, metaclass=_ComponentType):
     """One accounted component of a record: CPU cores, memory, disk, GPUs, ...
 
     A component has a ``name``, an ``amount`` (how many or how much was used) and any number of
@@ -177,16 +211,17 @@ class Component:
     Equality compares name, amount and the scores in order.  Components are unhashable.
     """
 
-    __slots__ = ("_w",)
-    _w: WireComponent
+    name: str
+    """The component's name."""
+    amount: Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
+    """The component's amount."""
+    # Replaced (never changed in place) by with_score, so copies of a component share it.
+    _scores: tuple[Score, ...] = msgspec.field(name="scores")
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
-    def __init__(self, name: str, amount: int) -> None:
-        if type(name) is not str or (name not in _known and not is_plain(name)):
-            name = check_name(name, "component name")
-        if type(amount) is not int or not 0 <= amount <= MAX_AMOUNT:
-            amount = check_amount(amount)
-        self._w = WireComponent(name=name, amount=amount, scores=())
+    if TYPE_CHECKING:  # the constructor is _ComponentType.__call__
+
+        def __init__(self, name: str, amount: int) -> None: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> NoReturn:
         _no_subclass("Component")
@@ -205,39 +240,18 @@ class Component:
         """
         if type(score) is not Score:
             raise type_error(score, "Score")
-        wire = self._w
-        # A new struct: records that took this component share the old one.
-        self._w = WireComponent(name=wire.name, amount=wire.amount, scores=(*wire.scores, score._w))
+        _set(self, "_scores", (*self._scores, score))
         return self
-
-    @property
-    def name(self) -> str:
-        """The component's name."""
-        return self._w.name
-
-    @property
-    def amount(self) -> int:
-        """The component's amount."""
-        return self._w.amount
 
     @property
     def scores(self) -> list[Score]:
         """A new list of the component's scores, in the order they were attached."""
-        wires = self._w.scores
-        if not wires:
-            return []
-        new = _new
-        out = []
-        for wire in wires:
-            score = new(Score)
-            score._w = wire
-            out.append(score)
-        return out
+        return list(self._scores)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Component:
             return NotImplemented
-        return _components_equal(self._w, other._w)
+        return _components_equal(self, other)
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -246,21 +260,25 @@ class Component:
     def __repr__(self) -> str:
         return f"Component(name={self.name!r}, amount={self.amount!r}, scores={self.scores!r})"
 
-    def __copy__(self) -> Component:
-        return component_of(self._w)
+    # __copy__ is msgspec's (in C): the copy shares the scores tuple, which is never changed.
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Component:
-        return component_of(self._w)
+        return _replace(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_component_from_state, (self.name, self.amount, self.scores))
 
 
-def component_of(wire: WireComponent) -> Component:
-    """A Component viewing ``wire`` (shared: nothing ever changes a wire struct)."""
-    component = _new(Component)
-    component._w = wire
-    return component
+_COMPONENT: Component = msgspec.StructMeta.__call__(Component, "", 0, ())
+
+copy_component: Callable[[Component], Component] = _replace
+"""``copy_component(c)``: a copy of ``c``, sharing its scores tuple (which is never changed).
+msgspec's ``replace`` without changes, in C: ``map(copy_component, ...)`` runs no Python code."""
+
+
+def new_component(name: str, amount: int, scores: tuple[Score, ...]) -> Component:
+    """A Component of values known to be valid (from a server, or checked already)."""
+    return _replace(_COMPONENT, name=name, amount=amount, _scores=scores)
 
 
 def _component_from_state(name: str, amount: int, scores: list[Score]) -> Component:
@@ -270,7 +288,13 @@ def _component_from_state(name: str, amount: int, scores: list[Score]) -> Compon
     return component
 
 
-def components_equal(a: tuple[WireComponent, ...], b: tuple[WireComponent, ...]) -> bool:
+def _components_equal(a: Component, b: Component) -> bool:
+    if a is b:
+        return True
+    return a.name == b.name and a.amount == b.amount and scores_close(a._scores, b._scores)
+
+
+def components_equal(a: tuple[Component, ...], b: tuple[Component, ...]) -> bool:
     """Whether two component tuples are equal under python-auditor's rule."""
     return len(a) == len(b) and all(_components_equal(x, y) for x, y in zip(a, b, strict=True))
 

@@ -1,24 +1,26 @@
-"""The :class:`Record` facade: python-auditor's API over the generated ``Record`` wire struct.
+"""The :class:`Record` facade: python-auditor's API on a struct with the generated fields.
 
-A Record holds one :class:`pyauditor_api.wire.Record` (``_w``), the struct ``make generate``
-writes from openapi.yaml, its meta as JSON (``_meta``, see there) and two flags.  Records built
-here and records decoded from a server are the same thing: a decoded record is its struct,
-wrapped, so ``get()`` of 100k records costs one small object per record on top of msgspec's
-decoding, and a field the spec gains is kept on decoded records (and written by
-:meth:`Record.to_json`) without code here.  Record itself is a msgspec Struct with
-``gc=False``, so that holding 100k of them costs the cyclic garbage collector nothing.
+A Record *is* a wire struct: a msgspec Struct with the fields of the generated ``Record``
+(:mod:`pyauditor_api.wire`, which ``make generate`` writes from openapi.yaml), under private
+names.  msgspec decodes a ``GET /records`` answer straight into Records, Components and
+Scores: ``get()`` of 100k records runs no Python code per record.  A field the spec gains is
+added by :class:`_RecordType` (as ``_wire_<name>``), so decoded records keep it and
+:meth:`Record.to_json` writes it, without code here.  Records are frozen (python-auditor's
+attributes are read-only; the ``with_*`` methods change them with msgspec's ``force_setattr``)
+and not tracked by the cyclic garbage collector (``gc=False``), so holding 100k of them costs the
+collector nothing.
 
-Timestamps are stored as UTC-aware datetimes; the getters return *naive* UTC wall time, as
-python-auditor does.  Getters return copies: new lists, a Meta decoded from the JSON (or
-sharing a decoded dict until it is changed), and Component/Score views of the (never changed)
-wire structs.
+Timestamps are stored as aware datetimes (UTC, except on a record from a server that wrote
+another offset, until it is sent or written); the getters return *naive* UTC wall time, as
+python-auditor does.  Getters return copies: new lists, copies of the components, a Meta decoded
+from the JSON (or sharing a dict until it is changed).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, final
+import types
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, NoReturn, final
 
 import msgspec
 
@@ -28,6 +30,9 @@ from ._parts import (
     MetaData,
     _no_subclass,
     components_equal,
+    copy_component,
+    new_component,
+    new_score,
 )
 from ._time import UTC, to_utc
 from ._validation import (
@@ -36,41 +41,86 @@ from ._validation import (
     check_meta,
     check_name,
     is_plain,
+    is_plain_meta_json,
     type_error,
 )
 from ._wire import (
-    RECORD_DECODER,
-    WireComponent,
+    NULL,
+    WireMeta,
     WireRecord,
     encode,
     encode_sorted,
     exact_float,
     exact_time,
-    plain_time,
 )
 
-__all__ = ["SERVER_RECORD", "Record", "exact_record", "record_of"]
+__all__ = [
+    "RECORDS_DECODER",
+    "RECORD_DECODER",
+    "SERVER_RECORD",
+    "Record",
+    "new_record",
+]
 
 _datetime = _dt.datetime
-_combine = _datetime.combine
 _plain = PLAIN_NAME.fullmatch
 _known = KNOWN_PLAIN
+_plain_json = is_plain_meta_json
 _new = object.__new__
 _replace = msgspec.structs.replace
+_set = msgspec.structs.force_setattr
 _Raw = msgspec.Raw
-_chain = itertools.chain
-_decode_meta = msgspec.json.Decoder(dict[str, tuple[str, ...]] | None).decode
+_decode_meta = msgspec.json.Decoder(WireMeta | None).decode
 _EXPONENT_FROM = 1e16  # see _wire.exact_float
+# Naive UTC wall time of an aware datetime: NAIVE_EPOCH + (value - AWARE_EPOCH) is two C
+# operations (0.06 us), correct for any offset; replace(tzinfo=None) takes 0.85 us.
+_AWARE_EPOCH: Final = _datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH: Final = _datetime(1970, 1, 1)
+
+_Timestamp = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
+_Runtime = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class _Local:
+    """The type of :data:`_LOCAL_MARK`; msgspec cannot decode anything into it (see _local)."""
+
+    __slots__ = ()
+
+
+_LOCAL_MARK: Final = _Local()
+
+# Names of the generated Record's fields that Record declares itself (under private names).
+_DECLARED = frozenset(("record_id", "meta", "components", "start_time", "stop_time", "runtime"))
+_EXTRA_PREFIX = "_wire_"
+
+
+def _extra_fields() -> list[msgspec.structs.FieldInfo]:
+    """The generated Record's fields that Record does not declare (a field the spec gained)."""
+    return [f for f in msgspec.structs.fields(WireRecord) if f.encode_name not in _DECLARED]
 
 
 class _RecordType(msgspec.StructMeta):
-    """Builds Records the way python-auditor does: ``Record(record_id, start_time)``.
+    """Record's metaclass: adds the spec's new fields, builds Records as python-auditor does.
 
-    Record is a msgspec Struct only so that it is not tracked by the cyclic garbage collector
-    (``gc=False``): a program holding 100k records then costs the collector nothing, where
-    tracked records made it spend a third of the time of building them.  A Struct cannot
-    define ``__init__``, so the public constructor lives here.
+    Record is a msgspec Struct so that msgspec decodes answers straight into it and so that it
+    is not tracked by the cyclic garbage collector; a Struct cannot define ``__init__``, so the
+    public constructor ``Record(record_id, start_time)`` lives here.
     """
+
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> _RecordType:
+        # A field openapi.yaml gives Record, which this module does not know yet, is kept
+        # on decoded records (and written by to_json) as _wire_<name>.
+        annotations = dict(namespace.get("__annotations__", {}))
+        namespace = dict(namespace)
+        for field in _extra_fields():
+            attribute = _EXTRA_PREFIX + field.name
+            annotations[attribute] = field.type
+            default = None if field.required else field.default
+            namespace[attribute] = msgspec.field(name=field.encode_name, default=default)
+        namespace["__annotations__"] = annotations
+        return super().__new__(mcls, name, bases, namespace, **kwargs)
 
     def __call__(cls, record_id: str, start_time: _dt.datetime) -> Record:
         # Record ids are unique, so they are not remembered like other names.
@@ -81,13 +131,11 @@ class _RecordType(msgspec.StructMeta):
         micro = start_time.microsecond
         if micro and not micro % 1000:
             start_time = exact_time(start_time)
-        return _replace(
-            _LOCAL, _w=WireRecord(record_id=record_id, components=(), start_time=start_time)
-        )
+        return _replace(_LOCAL, _id=record_id, _start=start_time)
 
 
 @final
-class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
+class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_RecordType):
     """A single accountable unit: one batch job, one VM, one pilot, ...
 
     A record has a unique ``record_id``, a ``start_time``, optionally a ``stop_time`` (added with
@@ -128,21 +176,29 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
     meta is an empty Meta differs from one without meta.  Records are unhashable.
     """
 
-    # The one struct that holds everything (never shared with another Record), except the meta
-    # of with_meta (below).
-    _w: WireRecord
-    # True if every name was checked here (built here, or validated before sending) and every
-    # value is stored in its exact form (_wire.exact_*); False for a record from a server.
-    _checked: bool = True
-    # The meta as its JSON (msgspec.Raw, keys in insertion order), set by with_meta and by
-    # decoding; _w.meta is then None.  A dict of tuples is a container the cyclic GC tracks
-    # until a full pass, and 100k records holding one made building them cost 40 % more in
-    # collections and decoding them hold 60 MB more; bytes are not tracked, take a fifth of
-    # the memory, and are written into request bodies as they are.  The meta getter decodes
-    # them (a copy, as python-auditor's getter returns).  None: the meta is _w.meta.
-    _meta: msgspec.Raw | None = None
-    # Whether every key and value of _meta is a plain name (valid under every rule).
-    _meta_plain: bool = True
+    # The generated Record's fields (decoded by msgspec under these names, see module doc).
+    _id: str = msgspec.field(name="record_id")
+    # The meta: its JSON (msgspec.Raw; copied out of the answer on a record from a server,
+    # encoded by with_meta, written into request bodies as it is), a dict of tuples on a record
+    # of record_from_server, NULL (the JSON null) for none.  A dict of tuples is a container
+    # the cyclic GC tracks: holding one per record took 45 MB more per 100k production records
+    # than the JSON (bytes, untracked) and made building 100k records 15 % slower in
+    # collections.  The getter decodes it (a copy, as python-auditor's getter returns).
+    if TYPE_CHECKING:
+        _meta: msgspec.Raw | MetaData
+    else:
+        _meta: msgspec.Raw = msgspec.field(name="meta", default=NULL)
+    _components: tuple[Component, ...] | None = msgspec.field(name="components", default=None)
+    _start: _Timestamp = msgspec.field(name="start_time")
+    _stop: _Timestamp | None = msgspec.field(name="stop_time", default=None)
+    _runtime: _Runtime | None = msgspec.field(name="runtime", default=None)
+    # _LOCAL_MARK if every name was checked here (built here, or validated before sending) and
+    # every value is in its exact form (_wire.exact_*); None on a record from a server.  No
+    # JSON decodes into a _Local, so an answer cannot set it.
+    _local: _Local | None = None
+    # _LOCAL_MARK if every key and value of _meta is a plain name (valid under every rule, so
+    # sending needs no check), judged by with_meta from the JSON; None: check when sending.
+    _meta_plain: _Local | None = None
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     if TYPE_CHECKING:  # the constructor is _RecordType.__call__
@@ -173,34 +229,34 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         """
         if type(meta) is not Meta:
             raise type_error(meta, "Meta")
-        data = meta._d
-        # The names are checked when the record is sent, as python-auditor does; whether they
-        # are all plain is noted now, while they are at hand.
-        known = _known
-        plain = known.issuperset(data) and known.issuperset(_chain(*data.values()))
-        if not plain:
-            plain = all(
-                (key in known or is_plain(key))
-                and all(value in known or is_plain(value) for value in values)
-                for key, values in data.items()
-            )
-        self._meta = _Raw(encode(data))
-        self._meta_plain = plain
-        self._w.meta = None
+        # The names are checked when the record is sent, as python-auditor does; whether that
+        # check can be skipped is judged now, from the JSON at hand (two passes in C).
+        data = encode(meta._d)
+        _set(self, "_meta", _Raw(data))
+        _set(self, "_meta_plain", _LOCAL_MARK if _plain_json(data) else None)
         return self
 
     def _meta_dict(self) -> MetaData | None:
-        """The meta as a dict of tuples (decoded from its JSON if with_meta set it)."""
-        raw = self._meta
-        if raw is None:
-            return self._w.meta
-        return _decode_meta(raw)
+        """The meta as a dict of tuples (decoded from its JSON on a record from a server)."""
+        meta = self._meta
+        if meta.__class__ is dict:
+            return meta
+        return _decode_meta(meta)  # type: ignore[arg-type]
 
-    def _full_wire(self) -> WireRecord:
-        """The struct with the meta in it (for to_json and pickling)."""
-        if self._meta is None:
-            return self._w
-        return _replace(self._w, meta=_decode_meta(self._meta))
+    def _wire(self, meta: Any) -> WireRecord:
+        """The generated struct of this record, with ``meta`` (for to_json and pickling)."""
+        wire = WireRecord(
+            record_id=self._id,
+            meta=meta,
+            components=self._components,  # type: ignore[arg-type]  # the same fields
+            start_time=self._start,
+            stop_time=self._stop,
+            runtime=self._runtime,
+        )
+        if _EXTRAS:
+            for name, attribute in _EXTRAS:
+                setattr(wire, name, getattr(self, attribute))
+        return wire
 
     def with_component(self, component: Component) -> Record:
         """Add a component and return the record itself.
@@ -217,10 +273,9 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         """
         if type(component) is not Component:
             raise type_error(component, "Component")
-        wire = self._w
-        components = wire.components
-        # The component's struct is shared; Component.with_score never changes it.
-        wire.components = (*components, component._w) if components else (component._w,)
+        components = self._components
+        copy = copy_component(component)
+        _set(self, "_components", (*components, copy) if components else (copy,))
         return self
 
     def with_stop_time(self, stop_time: _dt.datetime) -> Record:
@@ -246,14 +301,13 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
         micro = stop_time.microsecond
         if micro and not micro % 1000:
             stop_time = exact_time(stop_time)
-        wire = self._w
-        wire.stop_time = stop_time
-        delta = stop_time - wire.start_time
+        delta = stop_time - self._start
         seconds = delta.days * 86400 + delta.seconds
         # timedelta floors toward -inf; AUDITOR (chrono num_seconds) truncates toward zero.
         if seconds < 0 and delta.microseconds:
             seconds += 1
-        wire.runtime = seconds
+        _set(self, "_stop", stop_time)
+        _set(self, "_runtime", seconds)
         return self
 
     def to_json(self) -> str:
@@ -268,14 +322,28 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
             # '{"components":[],"meta":null,"record_id":"r1","runtime":null,
             #   "start_time":"2022-08-08T11:30:00Z","stop_time":null}'   (one line)
         """
-        if not self._checked:
+        if self._local is None:
             self._exact()
-        return encode_sorted(self._full_wire()).decode()
+        return encode_sorted(self._wire(self._meta_dict())).decode()
 
-    def _exact(self) -> WireRecord:
-        """The struct with every value in its exact form (see ``_wire``); stored for next time."""
-        wire = self._w = exact_record(self._w)
-        return wire
+    def _exact(self) -> None:
+        """Store every value in its exact form (see ``_wire``), timestamps in UTC."""
+        start = self._start
+        exact = exact_time(start if start.tzinfo is UTC else start.astimezone(UTC))
+        if exact is not start:
+            _set(self, "_start", exact)
+        stop = self._stop
+        if stop is not None:
+            exact = exact_time(stop if stop.tzinfo is UTC else stop.astimezone(UTC))
+            if exact is not stop:
+                _set(self, "_stop", exact)
+        components = self._components
+        if components and any(
+            s._value >= _EXPONENT_FROM and s._value.__class__ is float
+            for c in components
+            for s in c._scores
+        ):
+            _set(self, "_components", tuple(map(_exact_component, components)))
 
     def validate(self) -> Record:
         """Check the whole record under the current rules and return it.
@@ -295,53 +363,55 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
             Record("r1", start).with_meta(Meta().insert("site", [""])).validate()
             # ValidationError: meta value of key 'site' '' is empty: ...
         """
-        wire = self._w
-        check_name(wire.record_id, "record_id")
+        check_name(self._id, "record_id")
         meta = self._meta_dict()
         if meta is not None:
             check_meta(meta)
-        for component in wire.components or ():
+        for component in self._components or ():
             name = component.name
             if name not in _known and not is_plain(name):
                 check_name(name, "component name")
-            for score in component.scores:
+            for score in component._scores:
                 name = score.name
                 if name not in _known and not is_plain(name):
                     check_name(name, "score name")
         return self
 
-    def _checked_wire(self) -> tuple[WireRecord, Any]:
-        """The struct to send and its meta (a dict, or the JSON of with_meta): every name
-        checked, every value exact.
+    def _checked_meta(self) -> Any:
+        """The record's meta for a request body (a dict, or JSON), once every name is checked
+        and every value is exact.
 
         A record built here only needs its meta checked (Meta.insert checks types only, as
         python-auditor does); a record from a server is checked whole, once.
         """
-        if not self._checked:
+        meta = self._meta
+        if self._local is None:
             self.validate()
             self._exact()
-            self._checked = True
-        elif not self._meta_plain:
+            _set(self, "_local", _LOCAL_MARK)
+        elif self._meta_plain is None and meta is not NULL:
             check_meta(self._meta_dict() or {})
-        wire = self._w
-        raw = self._meta
-        return wire, (wire.meta if raw is None else raw)
+        return meta
 
     @property
     def record_id(self) -> str:
         """The record's id."""
-        return self._w.record_id
+        return self._id
 
     @property
     def meta(self) -> Meta | None:
         """A copy of the record's meta data, or ``None`` if none was set."""
-        raw = self._meta
-        data = self._w.meta if raw is None else _decode_meta(raw)
-        if data is None:
-            return None
+        data = self._meta
         meta = _new(Meta)
-        meta._d = data  # shared until the Meta is changed (copy on write)
-        meta._shared = True
+        if data.__class__ is dict:
+            meta._d = data
+            meta._shared = True  # copy on write
+            return meta
+        decoded = _decode_meta(data)  # type: ignore[arg-type]
+        if decoded is None:
+            return None
+        meta._d = decoded
+        meta._shared = False
         return meta
 
     @property
@@ -350,16 +420,10 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
 
         ``None`` only for a record received from a server that stored none (legacy rows).
         """
-        wires = self._w.components
-        if wires is None:
+        components = self._components
+        if components is None:
             return None
-        new = _new
-        out = []
-        for wire in wires:
-            component = new(Component)
-            component._w = wire
-            out.append(component)
-        return out
+        return list(map(copy_component, components))
 
     @property
     def start_time(self) -> _dt.datetime:
@@ -367,14 +431,13 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
 
         Attach the zone with ``record.start_time.replace(tzinfo=datetime.timezone.utc)``.
         """
-        start = self._w.start_time
-        return _combine(start.date(), start.time())
+        return _NAIVE_EPOCH + (self._start - _AWARE_EPOCH)
 
     @property
     def stop_time(self) -> _dt.datetime | None:
         """The stop time as a naive UTC datetime, or ``None`` if it is not set."""
-        stop = self._w.stop_time
-        return None if stop is None else _combine(stop.date(), stop.time())
+        stop = self._stop
+        return None if stop is None else _NAIVE_EPOCH + (stop - _AWARE_EPOCH)
 
     @property
     def runtime(self) -> int | None:
@@ -382,93 +445,114 @@ class Record(msgspec.Struct, gc=False, metaclass=_RecordType):
 
         For a record received from a server this is the server's value.
         """
-        return self._w.runtime
+        return self._runtime
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Record:
             return NotImplemented
-        a, b = self._w, other._w
         if (
-            a.record_id != b.record_id
-            or a.start_time != b.start_time
-            or a.stop_time != b.stop_time
-            or a.runtime != b.runtime
+            self._id != other._id
+            or self._start != other._start
+            or self._stop != other._stop
+            or self._runtime != other._runtime
             or self._meta_dict() != other._meta_dict()
         ):
             return False
-        if a.components is None or b.components is None:
-            return a.components is b.components
-        return components_equal(a.components, b.components)
+        a, b = self._components, other._components
+        if a is None or b is None:
+            return a is b
+        return components_equal(a, b)
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
     def __repr__(self) -> str:
-        wire = self._w
-        stop = wire.stop_time
+        stop = self._stop
         return (
-            f"Record(record_id={wire.record_id!r}, start_time={plain_time(wire.start_time)!r}, "
-            f"stop_time={None if stop is None else plain_time(stop)!r}, "
-            f"runtime={wire.runtime!r}, meta={self.meta!r}, components={self.components!r})"
+            f"Record(record_id={self._id!r}, start_time={_aware_utc(self._start)!r}, "
+            f"stop_time={None if stop is None else _aware_utc(stop)!r}, "
+            f"runtime={self._runtime!r}, meta={self.meta!r}, components={self.components!r})"
         )
 
-    def __copy__(self) -> Record:
-        # Only the record's own struct is copied: its parts are never changed in place.
-        return _replace(self, _w=_replace(self._w))
+    # __copy__ is msgspec's (in C): the copy shares the meta dict or JSON and the components,
+    # which are replaced, never changed, by the with_* methods.
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Record:
-        return self.__copy__()
+        return _replace(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_record_from_json, (encode(self._full_wire()), self._checked))
+        return (_record_from_json, (encode(self._wire(self._meta_dict())), self._local is not None))
 
 
-def _record_from_json(data: bytes, checked: bool) -> Record:
-    return record_of(exact_record(RECORD_DECODER.decode(data)), checked)
+_EXTRAS: Final = tuple((f.encode_name, _EXTRA_PREFIX + f.name) for f in _extra_fields())
+"""(wire name, attribute) of every field the spec gained (see _RecordType.__new__)."""
+
+# Templates: msgspec.structs.replace of one is the fastest way to make a Record.
+_LOCAL: Record = msgspec.StructMeta.__call__(
+    Record,
+    _id="",
+    _start=_AWARE_EPOCH,
+    _components=(),
+    _local=_LOCAL_MARK,
+    _meta_plain=_LOCAL_MARK,
+)
+SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, _id="", _start=_AWARE_EPOCH)
+"""A template of a record from a server: ``new_record`` fills it."""
+
+RECORD_DECODER: Final[msgspec.json.Decoder[Record]] = msgspec.json.Decoder(Record)
+"""One ``Record`` object (``GET /record/{id}``); its meta is kept as JSON (a view into the
+decoded buffer: copy it)."""
+
+RECORDS_DECODER: Final[msgspec.json.Decoder[list[Record]]] = msgspec.json.Decoder(
+    types.GenericAlias(list, (Record,))
+)
+"""A JSON array of ``Record`` objects (the stream decoder's fast path), metas as RECORD_DECODER."""
 
 
-_LOCAL: Record = msgspec.StructMeta.__call__(Record, None, True)
-# A record from a server: names unchecked, meta (as JSON) not known to be plain.
-SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, None, False, None, False)
-"""A template: ``msgspec.structs.replace(SERVER_RECORD, _w=wire)`` is a Record from a server."""
-
-
-def record_of(wire: WireRecord, checked: bool = False) -> Record:
-    """A Record viewing ``wire`` (which it then owns); ``checked``: see ``Record._checked``.
-
-    A struct of ``_wire.RECORD_DECODER`` holds its meta as JSON (``msgspec.Raw``), which the
-    Record takes over (copied out of the decoder's buffer).
-    """
-    meta: Any = wire.meta
-    if meta.__class__ is _Raw:
-        wire.meta = None
-        return _replace(
-            _LOCAL if checked else SERVER_RECORD, _w=wire, _meta=meta.copy(), _meta_plain=False
-        )
-    return _replace(_LOCAL if checked else SERVER_RECORD, _w=wire)
-
-
-def exact_record(wire: WireRecord) -> WireRecord:
-    """``wire`` with every value in its exact form (see ``_wire``): itself if nothing changes."""
-    start = exact_time(wire.start_time)
-    stop = wire.stop_time
-    if stop is not None:
-        stop = exact_time(stop)
-    components = wire.components
-    if components:
-        exact = tuple(map(_exact_component, components))
-        if any(a is not b for a, b in zip(exact, components, strict=True)):
-            components = exact
-    if start is wire.start_time and stop is wire.stop_time and components is wire.components:
-        return wire
-    return _replace(wire, start_time=start, stop_time=stop, components=components)
-
-
-def _exact_component(component: WireComponent) -> WireComponent:
-    scores = component.scores
-    if not any(s.value >= _EXPONENT_FROM and s.value.__class__ is float for s in scores):
-        return component
+def new_record(
+    record_id: str,
+    meta: MetaData | None,
+    components: tuple[Component, ...] | None,
+    start_time: _dt.datetime,
+    stop_time: _dt.datetime | None,
+    runtime: int | None,
+) -> Record:
+    """A record from a server, of values checked already (``record_from_server``)."""
     return _replace(
-        component, scores=tuple(_replace(s, value=exact_float(s.value)) for s in scores)
+        SERVER_RECORD,
+        _id=record_id,
+        _meta=NULL if meta is None else meta,
+        _components=components,
+        _start=start_time,
+        _stop=stop_time,
+        _runtime=runtime,
+    )
+
+
+def _record_from_json(data: bytes, local: bool) -> Record:
+    record = RECORD_DECODER.decode(data)
+    _set(record, "_meta", record._meta.copy())
+    record._exact()
+    if local:
+        _set(record, "_local", _LOCAL_MARK)
+    return record
+
+
+def _aware_utc(value: _dt.datetime) -> _dt.datetime:
+    """The plain datetime (UTC) of a stored timestamp, for reprs."""
+    if value.__class__ is _datetime and value.tzinfo is UTC:
+        return value
+    value = value.astimezone(UTC)
+    return _datetime.combine(value.date(), value.time(), UTC)
+
+
+def _exact_component(component: Component) -> Component:
+    scores = component._scores
+    if not any(s._value >= _EXPONENT_FROM and s._value.__class__ is float for s in scores):
+        return component
+    return new_component(
+        component.name,
+        component.amount,
+        tuple(new_score(s.name, exact_float(s._value)) for s in scores),
     )

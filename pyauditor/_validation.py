@@ -75,6 +75,7 @@ __all__ = [
     "describe",
     "forbidden_characters_allowed",
     "is_plain",
+    "is_plain_meta_json",
     "is_valid_server_name",
     "type_error",
 ]
@@ -98,6 +99,27 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 PLAIN_NAME = re.compile(r"[!#-'*-.0-;=?-\[\]-z|~]{1,256}")
 _FORBIDDEN = re.compile(r'[/()"<>\\{}]')
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# The bytes a plain name may hold, and the quote that delimits names in JSON.
+_PLAIN_JSON_BYTES = bytes(b for b in range(128) if PLAIN_NAME.fullmatch(chr(b))) + b'"'
+_MAX_PLAIN_JSON = 258  # "{" + at most 256 bytes + "}": no name inside can be longer than 256
+
+
+def is_plain_meta_json(data: bytes) -> bool:
+    """True if ``data``, the compact JSON of a meta (``{"key":["value",...],...}``), holds
+    only plain names (see :data:`PLAIN_NAME`), judged without decoding it: two passes in C.
+
+    Between the braces there may be only bytes of plain names and quotes: no escape, no
+    whitespace, no non-ASCII byte; ``""`` (an empty name) must not occur; and the text is short
+    enough that no name in it can be longer than 256.  False means "not known to be plain"
+    (a longer meta, or one with any other name): check its names one by one.
+    """
+    return (
+        len(data) <= _MAX_PLAIN_JSON
+        and not data[1:-1].translate(None, _PLAIN_JSON_BYTES)
+        and b'""' not in data
+    )
+
 
 # Component, score and meta names repeat endlessly ("cpu", "HEPSPEC06", "site_id"); a set
 # lookup is cheaper than the regex.  Only plain names are remembered, and those are valid under

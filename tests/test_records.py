@@ -645,8 +645,8 @@ def test_the_server_object_is_left_alone() -> None:
 
 
 def test_getters_hand_out_independent_copies() -> None:
-    # Getters share the record's (never changed) wire structs and meta dict with what they
-    # return (copy on write); what they return must still behave as independent copies.
+    # Getters share the record's meta dict (copy on write) and its immutable Scores with what
+    # they return; what they return must still behave as independent copies.
     for record in (full_record(), record_from_server(json.loads(full_record().to_json()))):
         first, second = record.meta, record.meta
         assert first is not second
@@ -664,7 +664,8 @@ def test_getters_hand_out_independent_copies() -> None:
         assert [s.name for s in again[0].scores] == ["hs"]
         scores = again[0].scores
         assert scores is not again[0].scores
-        assert scores[0] is not again[0].scores[0]
+        with pytest.raises(AttributeError):  # a shared Score cannot be changed
+            scores[0].name = "x"  # type: ignore[misc]
         scores.append(Score("x", 2.0))
         assert again[0].scores == [Score("hs", 9.2)]
         assert record == full_record()

@@ -11,12 +11,16 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pyauditor
 from pyauditor import Component, Meta, Record, Score, ValidationError, Value
+from pyauditor._records import record_add_body
 from pyauditor._validation import (
     ENV_ALLOW_FORBIDDEN,
     FORBIDDEN_CHARACTERS,
+    PLAIN_NAME,
     check_amount,
     check_name,
     check_score_value,
@@ -25,8 +29,10 @@ from pyauditor._validation import (
     check_u64,
     describe,
     is_plain,
+    is_plain_meta_json,
     is_valid_server_name,
 )
+from pyauditor._wire import encode
 from pyauditor.testing import AuditorTestServer
 
 UTC = dt.UTC
@@ -141,7 +147,6 @@ def test_forbidden_characters_are_rejected_by_default(strict: None, character: s
 
 
 def test_meta_is_checked_when_sent_not_when_built(strict: None) -> None:
-    from pyauditor._records import record_add_body
 
     record = Record("r1", T0).with_meta(
         Meta().insert("k/ey", ["v"])
@@ -402,3 +407,31 @@ def test_fixed_width_integers() -> None:
 def test_server_names_are_strings() -> None:
     assert not is_valid_server_name(None)
     assert not is_valid_server_name(b"abc")
+
+
+_NAMES = st.text(st.characters(max_codepoint=0x2FF, blacklist_categories=["Cs"]), max_size=8) | (
+    st.sampled_from(["site_id", "atlas", "x" * 200, "a b", "a/b", 'a"b', "a\\b", "{", "é", ""])
+)
+
+
+@given(st.dictionaries(_NAMES, st.lists(_NAMES, max_size=3).map(tuple), max_size=4))
+def test_a_meta_json_judged_plain_has_only_plain_names(meta: dict[str, tuple[str, ...]]) -> None:
+    # Sending a built record skips the name checks of a meta whose JSON is judged plain, so
+    # that judgement must never pass a name the per-name rule would not.
+    plain_names = all(
+        PLAIN_NAME.fullmatch(key) and all(PLAIN_NAME.fullmatch(v) for v in values)
+        for key, values in meta.items()
+    )
+    text = encode(meta)
+    if is_plain_meta_json(text):
+        assert plain_names, text
+    elif plain_names:
+        assert len(text) > 258, text  # only a long meta is checked name by name
+
+
+def test_a_bad_meta_name_is_still_refused_when_sent() -> None:
+    start = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
+    for bad in ("a/b", 'a"b', "", "x" * 257):
+        record = Record("r", start).with_meta(Meta().insert("site", [bad]))
+        with pytest.raises(ValidationError):
+            record_add_body(record)

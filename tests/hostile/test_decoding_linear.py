@@ -48,7 +48,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Work:
         return pending_scan(self, text, pos)
 
     def counting_decode_run(self: Any, run: bytes) -> Any:
-        counted.fast_bytes += len(run)
+        counted.fast_bytes += len(run)  # records back to back, no brackets
         return decode_run(self, run)
 
     monkeypatch.setattr(stream, "_scan_once", counting_scan_once)
