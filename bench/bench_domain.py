@@ -75,12 +75,12 @@ elif mode == "query_simple":
     for i in range(n):
         QueryBuilder().build()
 elif mode == "bulk_body":
-    from pyauditor._records import records_bulk_body
+    from pyauditor._record_codec import records_bulk_body
     records = [make(i, starts[i]) for i in range(n)]
     begin = time.process_time()
     body = records_bulk_body(records)
 elif mode == "from_server":
-    from pyauditor._records import record_from_server
+    from pyauditor._record_codec import record_from_server
     texts = [
         json.dumps({"record_id": f"record-{i}", "meta": {"site_id": ["site1"], "group_id": ["group1"]},
                     "components": [{"name": "cpu", "amount": 4, "scores": [{"name": "HEPSPEC06", "value": 9.2}]}],

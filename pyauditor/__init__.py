@@ -23,10 +23,11 @@ from ._errors import (
     StreamDecodeError,
     ValidationError,
 )
+from ._parts import Component, Meta, Score
 from ._query import ComponentQuery, MetaOperator, MetaQuery, Operator, QueryBuilder, SortBy, Value
 from ._queue import DeadLetter, QueueStatus
 from ._queued import QueuedAuditorClient, QueuedAuditorClientBlocking
-from ._records import Component, Meta, Record, Score
+from ._record import Record
 from ._validation import allow_forbidden_characters, forbidden_characters_allowed
 from ._version import __version__
 

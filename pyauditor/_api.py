@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Self, TypeVar
 
 from . import _operations as ops
 from ._operations import Driven, Plan, RecordStream
-from ._records import Record
+from ._record import Record
 
 __all__ = ["AsyncAPI", "ReadAPI", "SyncAPI", "WriteAPI"]
 

@@ -49,7 +49,7 @@ from ._operations import (
     write_request,
 )
 from ._protocol import timeout_error
-from ._records import Record
+from ._record import Record
 from ._settings import ClientSettings
 from ._wire import gc_paused
 

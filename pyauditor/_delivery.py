@@ -124,7 +124,8 @@ from ._protocol import (
     status_error,
 )
 from ._query import Operator, QueryBuilder, SortBy, Value
-from ._records import Record, record_from_server, records_wire_json
+from ._record import Record
+from ._record_codec import record_from_server, records_wire_json
 from ._time import parse_response_timestamp_utc
 from ._validation import type_error
 

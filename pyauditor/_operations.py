@@ -84,9 +84,9 @@ from ._protocol import (
     wants_retry_after,
 )
 from ._query import QueryBuilder
-from ._records import (
+from ._record import Record
+from ._record_codec import (
     BATCH_BYTES,
-    Record,
     decode_record_body,
     record_add_body,
     record_stream_decoder,

@@ -45,7 +45,8 @@ from ._queue import (
     Synchronous,
     parse_database_path,
 )
-from ._records import Record, record_add_body, record_update_body, records_wire_json
+from ._record import Record
+from ._record_codec import record_add_body, record_update_body, records_wire_json
 from ._sender import DEFAULT_RETRY, SHUT_DOWN, AsyncSender
 from ._validation import type_error
 

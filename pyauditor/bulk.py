@@ -60,7 +60,7 @@ from ._delivery import (
     drive_blocking,
 )
 from ._errors import AuditorError, ConfigurationError
-from ._records import Record
+from ._record import Record
 
 if TYPE_CHECKING:
     from ._client import AuditorClient, AuditorClientBlocking

@@ -29,7 +29,7 @@ from pyauditor import (
 )
 from pyauditor._grammar import FILTER_FIELDS, OPERATOR_NAMES
 from pyauditor._json import dumps_exact
-from pyauditor._records import record_add_body, record_from_server, record_update_body
+from pyauditor._record_codec import record_add_body, record_from_server, record_update_body
 from pyauditor._validation import is_valid_server_name
 
 UTC = dt.UTC

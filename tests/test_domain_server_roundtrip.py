@@ -15,7 +15,7 @@ import pytest
 
 import pyauditor
 from pyauditor import Component, Meta, Operator, QueryBuilder, Record, Score, SortBy, Value
-from pyauditor._records import record_from_server, record_update_body, records_bulk_body
+from pyauditor._record_codec import record_from_server, record_update_body, records_bulk_body
 from pyauditor._stream import ObjectStreamDecoder
 from pyauditor.testing import AuditorTestServer
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pyauditor import Record, StreamDecodeError
 from pyauditor import _record_codec as codec
-from pyauditor._records import record_from_server, record_stream_decoder
+from pyauditor._record_codec import record_from_server, record_stream_decoder
 
 SERVER = (
     '{"record_id":"r-%d","meta":{"site_id":["site1"],"group_id":["group1","g2"]},'

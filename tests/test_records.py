@@ -15,7 +15,7 @@ import pytest
 
 import pyauditor
 from pyauditor import Component, Meta, Record, Score, ValidationError
-from pyauditor._records import (
+from pyauditor._record_codec import (
     record_add_body,
     record_from_server,
     record_update_body,

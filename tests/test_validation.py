@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import pyauditor
 from pyauditor import Component, Meta, Record, Score, ValidationError, Value
-from pyauditor._records import record_add_body
+from pyauditor._record_codec import record_add_body
 from pyauditor._validation import (
     ENV_ALLOW_FORBIDDEN,
     FORBIDDEN_CHARACTERS,

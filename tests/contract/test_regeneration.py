@@ -254,7 +254,7 @@ def test_the_drill_added_field_and_route(tmp_path: Path) -> None:
     # The added field is kept on records decoded by pyauditor, written by to_json and sent
     # back on update where the request schema has it...
     probe = (
-        "from pyauditor._records import decode_record_body\n"
+        "from pyauditor._record_codec import decode_record_body\n"
         'r = decode_record_body(b\'{"record_id":"r","start_time":"2022-01-01T00:00:00Z",'
         '"site":"s1"}\', \'GET /record/r\')\n'
         "assert r._wire_site == 's1'\n"

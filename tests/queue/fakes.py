@@ -24,7 +24,8 @@ from urllib.parse import unquote
 
 from pyauditor._errors import APIConnectionError, AuditorError
 from pyauditor._protocol import BODY_LIMIT, status_error
-from pyauditor._records import Record, record_from_server
+from pyauditor._record import Record
+from pyauditor._record_codec import record_from_server
 from pyauditor.testing._chrono import parse_timestamp
 from pyauditor.testing._qs import Operators, parse_filters
 

@@ -25,7 +25,7 @@ from pyauditor import (
 )
 from pyauditor._protocol import RetryPolicy
 from pyauditor._queue import IN_MEMORY_WARNING
-from pyauditor._records import record_add_body, record_update_body
+from pyauditor._record_codec import record_add_body, record_update_body
 
 from .fakes import FakeAuditor, refused
 
