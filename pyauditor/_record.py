@@ -81,6 +81,18 @@ _Timestamp = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
 _Runtime = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
+def _user_time(value: _dt.datetime, what: str) -> _dt.datetime:
+    """A timestamp a user gives a record, as the record holds it: UTC, in its exact form."""
+    if value.__class__ is not _datetime or value.tzinfo is not UTC:
+        value = to_utc(value, what)
+    return exact_time(value)
+
+
+def _exact_utc(value: _dt.datetime) -> _dt.datetime:
+    """A stored (aware) timestamp in UTC and its exact form; ``value`` itself if it is."""
+    return exact_time(value if value.tzinfo is UTC else value.astimezone(UTC))
+
+
 class _Local:
     """The type of :data:`_LOCAL_MARK`; msgspec cannot decode anything into it (see _local)."""
 
@@ -126,12 +138,7 @@ class _RecordType(msgspec.StructMeta):
         # Record ids are unique, so they are not remembered like other names.
         if type(record_id) is not str or _plain(record_id) is None:
             record_id = check_name(record_id, "record_id")
-        if start_time.__class__ is not _datetime or start_time.tzinfo is not UTC:
-            start_time = to_utc(start_time, "start_time")
-        micro = start_time.microsecond
-        if micro and not micro % 1000:
-            start_time = exact_time(start_time)
-        return _replace(_LOCAL, _id=record_id, _start=start_time)
+        return _replace(_LOCAL, _id=record_id, _start=_user_time(start_time, "start_time"))
 
 
 @final
@@ -296,11 +303,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
 
             record.with_stop_time(datetime.datetime.now(datetime.timezone.utc))
         """
-        if stop_time.__class__ is not _datetime or stop_time.tzinfo is not UTC:
-            stop_time = to_utc(stop_time, "stop_time")
-        micro = stop_time.microsecond
-        if micro and not micro % 1000:
-            stop_time = exact_time(stop_time)
+        stop_time = _user_time(stop_time, "stop_time")
         delta = stop_time - self._start
         seconds = delta.days * 86400 + delta.seconds
         # timedelta floors toward -inf; AUDITOR (chrono num_seconds) truncates toward zero.
@@ -329,12 +332,12 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     def _exact(self) -> None:
         """Store every value in its exact form (see ``_wire``), timestamps in UTC."""
         start = self._start
-        exact = exact_time(start if start.tzinfo is UTC else start.astimezone(UTC))
+        exact = _exact_utc(start)
         if exact is not start:
             _set(self, "_start", exact)
         stop = self._stop
         if stop is not None:
-            exact = exact_time(stop if stop.tzinfo is UTC else stop.astimezone(UTC))
+            exact = _exact_utc(stop)
             if exact is not stop:
                 _set(self, "_stop", exact)
         components = self._components
