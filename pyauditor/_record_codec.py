@@ -253,12 +253,18 @@ def _server_meta(meta: object, record_id: str) -> MetaData:
     return result
 
 
-def _server_score(score: object, where: str, record_id: str) -> Score:
-    if type(score) is not dict:
-        raise TypeError(_malformed(record_id, f"{where} is {json_type_name(score)}"))
-    name = score.get("name")
+def _named_part(part: object, where: str, record_id: str) -> tuple[dict[str, Any], str]:
+    """A score or component object of a server record, and its name (both checked)."""
+    if type(part) is not dict:
+        raise TypeError(_malformed(record_id, f"{where} is {json_type_name(part)}"))
+    name = part.get("name")
     if type(name) is not str:
         raise TypeError(_malformed(record_id, f"{where}.name is {json_type_name(name)}"))
+    return part, name
+
+
+def _server_score(obj: object, where: str, record_id: str) -> Score:
+    score, name = _named_part(obj, where, record_id)
     value = score.get("value")
     if type(value) is int:
         value = float(value)  # an integer value from a server is the float it stands for
@@ -273,12 +279,8 @@ def _server_score(score: object, where: str, record_id: str) -> Score:
     return new_score(name, value)
 
 
-def _server_component(component: object, where: str, record_id: str) -> Component:
-    if type(component) is not dict:
-        raise TypeError(_malformed(record_id, f"{where} is {json_type_name(component)}"))
-    name = component.get("name")
-    if type(name) is not str:
-        raise TypeError(_malformed(record_id, f"{where}.name is {json_type_name(name)}"))
+def _server_component(obj: object, where: str, record_id: str) -> Component:
+    component, name = _named_part(obj, where, record_id)
     amount = component.get("amount")
     if type(amount) is not int:
         raise TypeError(
