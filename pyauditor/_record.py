@@ -100,6 +100,7 @@ class _Local:
 
 
 _LOCAL_MARK: Final = _Local()
+_META_JSON: Final = _Local()
 
 # Names of the generated Record's fields that Record declares itself (under private names).
 _DECLARED = frozenset(("record_id", "meta", "components", "start_time", "stop_time", "runtime"))
@@ -203,9 +204,11 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     # every value is in its exact form (_wire.exact_*); None on a record from a server.  No
     # JSON decodes into a _Local, so an answer cannot set it.
     _local: _Local | None = None
-    # _LOCAL_MARK if every key and value of _meta is a plain name (valid under every rule, so
-    # sending needs no check), judged by with_meta from the JSON; None: check when sending.
-    _meta_plain: _Local | None = None
+    # How sending checks the meta's names (python-auditor checks them when a record is sent):
+    # _LOCAL_MARK: not at all (no meta); _META_JSON: judged from the JSON with_meta encoded,
+    # the metas of a whole batch in one pass (_record_codec.records_wire_json), name by name
+    # only if that cannot tell; None: name by name.
+    _meta_check: _Local | None = None
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     if TYPE_CHECKING:  # the constructor is _RecordType.__call__
@@ -236,11 +239,9 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         """
         if type(meta) is not Meta:
             raise type_error(meta, "Meta")
-        # The names are checked when the record is sent, as python-auditor does; whether that
-        # check can be skipped is judged now, from the JSON at hand (two passes in C).
-        data = encode(meta._d)
-        _set(self, "_meta", _Raw(data))
-        _set(self, "_meta_plain", _LOCAL_MARK if _plain_json(data) else None)
+        # The names are checked when the record is sent, as python-auditor does.
+        _set(self, "_meta", _Raw(encode(meta._d)))
+        _set(self, "_meta_check", _META_JSON)
         return self
 
     def _meta_dict(self) -> MetaData | None:
@@ -380,21 +381,36 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
                     check_name(name, "score name")
         return self
 
-    def _checked_meta(self) -> Any:
+    def _checked_meta(self, batch: list[Any] | None = None) -> Any:
         """The record's meta for a request body (a dict, or JSON), once every name is checked
         and every value is exact.
 
         A record built here only needs its meta checked (Meta.insert checks types only, as
-        python-auditor does); a record from a server is checked whole, once.
+        python-auditor does); a record from a server is checked whole, once.  With ``batch``,
+        the JSON of a meta set by with_meta is appended to it instead of being judged: the
+        caller judges the batch's metas together (``_meta_json_checked``).
         """
         meta = self._meta
         if self._local is None:
             self.validate()
             self._exact()
             _set(self, "_local", _LOCAL_MARK)
-        elif self._meta_plain is None and meta is not NULL:
+            return meta
+        check = self._meta_check
+        if check is _META_JSON:
+            if batch is not None:
+                batch.append(meta)
+            else:
+                self._meta_json_checked()
+        elif check is None and meta is not NULL:
             check_meta(self._meta_dict() or {})
         return meta
+
+    def _meta_json_checked(self) -> None:
+        """Check the names of a meta set by with_meta (if the record's meta is one): judged
+        from its JSON, name by name only if that cannot tell."""
+        if self._meta_check is _META_JSON and not _plain_json(bytes(self._meta)):  # type: ignore[arg-type]
+            check_meta(self._meta_dict() or {})
 
     @property
     def record_id(self) -> str:
@@ -498,7 +514,7 @@ _LOCAL: Record = msgspec.StructMeta.__call__(
     _start=_AWARE_EPOCH,
     _components=(),
     _local=_LOCAL_MARK,
-    _meta_plain=_LOCAL_MARK,
+    _meta_check=_LOCAL_MARK,
 )
 SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, _id="", _start=_AWARE_EPOCH)
 """A template of a record from a server: ``new_record`` fills it."""

@@ -434,6 +434,31 @@ def test_bulk_bodies() -> None:
         record_add_body(Meta())  # type: ignore[arg-type]
 
 
+def test_a_batch_reports_its_first_bad_meta_wherever_the_metas_are_checked() -> None:
+    # The metas of a batch are judged together after encoding it; errors still come in order.
+    good = [Record(f"g{i}", T0).with_meta(Meta().insert("site", [f"s{i}"])) for i in range(3)]
+    bad = Record("b", T0).with_meta(Meta().insert("site", ["a/b"]))
+    with pytest.raises(ValidationError, match=r"^records\[3\]: meta value of key 'site' 'a/b'"):
+        records_wire_json([*good, bad, *good])
+    # A bad meta before a non-Record is the first error, as it was before the batch check.
+    with pytest.raises(ValidationError, match=r"^records\[1\]: "):
+        records_wire_json([good[0], bad, 5])  # type: ignore[list-item]
+    # A server record after the bad meta fails its own check later in the list.
+    server = Record._from_server(
+        {"record_id": "x(y", "start_time": "2022-01-01T00:00:00Z", "components": []}
+    )
+    with pytest.raises(ValidationError, match=r"^records\[0\]: "):
+        records_wire_json([bad, server])
+    # Metas that are valid but not plain (long, non-ASCII) are checked name by name and pass.
+    long_meta = Meta().insert("k", ["x" * 200]).insert("l", ["y" * 200])
+    unusual = [
+        Record("u1", T0).with_meta(long_meta),
+        Record("u2", T0).with_meta(Meta().insert("site", ["Zürich"])),
+    ]
+    assert len(records_wire_json([*good, *unusual])) == 5
+    assert records_wire_json(iter(good)) == records_wire_json(good)
+
+
 def test_validate_checks_everything_on_demand() -> None:
     record = full_record()
     assert record.validate() is record

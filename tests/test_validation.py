@@ -27,6 +27,7 @@ from pyauditor._validation import (
     check_str_list,
     check_u8,
     check_u64,
+    are_plain_metas_json,
     describe,
     is_plain,
     is_plain_meta_json,
@@ -427,6 +428,30 @@ def test_a_meta_json_judged_plain_has_only_plain_names(meta: dict[str, tuple[str
         assert plain_names, text
     elif plain_names:
         assert len(text) > 258, text  # only a long meta is checked name by name
+
+
+@given(
+    st.lists(
+        st.dictionaries(_NAMES, st.lists(_NAMES, max_size=3).map(tuple), max_size=4), max_size=6
+    )
+)
+def test_metas_judged_plain_together_are_each_plain(metas: list[dict[str, tuple[str, ...]]]) -> None:
+    # Sending a batch judges the JSON of all its metas at once; that must agree with judging
+    # each one, except that it may send a batch of plain metas name by name.
+    texts = [encode(meta) for meta in metas]
+    each = all(is_plain_meta_json(text) for text in texts)
+    if are_plain_metas_json(texts):
+        assert each, texts
+    if each:
+        assert are_plain_metas_json(texts), texts
+
+
+def test_braces_in_one_meta_are_not_balanced_by_another() -> None:
+    plain = encode({"site": ("a",)})
+    assert are_plain_metas_json([plain, plain])
+    assert not are_plain_metas_json([plain, encode({"site": ("}{",)})])
+    assert not are_plain_metas_json([encode({"a": ("x",), "": ("y",)})])
+    assert not are_plain_metas_json([plain, encode({"k": ("x" * 257,)})])
 
 
 def test_a_bad_meta_name_is_still_refused_when_sent() -> None:
