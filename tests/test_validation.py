@@ -21,13 +21,13 @@ from pyauditor._validation import (
     ENV_ALLOW_FORBIDDEN,
     FORBIDDEN_CHARACTERS,
     PLAIN_NAME,
+    are_plain_metas_json,
     check_amount,
     check_name,
     check_score_value,
     check_str_list,
     check_u8,
     check_u64,
-    are_plain_metas_json,
     describe,
     is_plain,
     is_plain_meta_json,
@@ -435,7 +435,9 @@ def test_a_meta_json_judged_plain_has_only_plain_names(meta: dict[str, tuple[str
         st.dictionaries(_NAMES, st.lists(_NAMES, max_size=3).map(tuple), max_size=4), max_size=6
     )
 )
-def test_metas_judged_plain_together_are_each_plain(metas: list[dict[str, tuple[str, ...]]]) -> None:
+def test_metas_judged_plain_together_are_each_plain(
+    metas: list[dict[str, tuple[str, ...]]],
+) -> None:
     # Sending a batch judges the JSON of all its metas at once; that must agree with judging
     # each one, except that it may send a batch of plain metas name by name.
     texts = [encode(meta) for meta in metas]
