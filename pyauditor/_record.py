@@ -29,6 +29,7 @@ from ._parts import (
     Meta,
     MetaData,
     _no_subclass,
+    appended,
     components_equal,
     copy_component,
     new_component,
@@ -281,9 +282,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         """
         if type(component) is not Component:
             raise type_error(component, "Component")
-        components = self._components
-        copy = copy_component(component)
-        _set(self, "_components", (*components, copy) if components else (copy,))
+        _set(self, "_components", appended(self._components, copy_component(component)))
         return self
 
     def with_stop_time(self, stop_time: _dt.datetime) -> Record:
