@@ -307,15 +307,7 @@ class Component(msgspec.Struct, frozen=True, gc=False, metaclass=_ComponentType)
         """
         if type(score) is not Score:
             raise type_error(score, "Score")
-        scores = self._scores
-        # appended(), inlined: with_score is called once per score of every record built.
-        _set(
-            self,
-            "_scores",
-            ((*scores, score) if scores else _Pack1(score))
-            if scores.__class__ is tuple
-            else scores.plus(score),  # type: ignore[attr-defined]
-        )
+        _set(self, "_scores", appended(self._scores, score))
         return self
 
     @property
