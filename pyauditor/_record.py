@@ -102,6 +102,7 @@ class _Local:
 
 _LOCAL_MARK: Final = _Local()
 _META_JSON: Final = _Local()
+_FROM_TIMES: Final = _Local()
 
 # Names of the generated Record's fields that Record declares itself (under private names).
 _DECLARED = frozenset(("record_id", "meta", "components", "start_time", "stop_time", "runtime"))
@@ -200,7 +201,13 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     _components: tuple[Component, ...] | None = msgspec.field(name="components", default=None)
     _start: _Timestamp = msgspec.field(name="start_time")
     _stop: _Timestamp | None = msgspec.field(name="stop_time", default=None)
-    _runtime: _Runtime | None = msgspec.field(name="runtime", default=None)
+    # The server's value on a record from a server; _FROM_TIMES on a record built here (and
+    # once with_stop_time set the stop time): the getter computes it, so building a record
+    # neither computes nor stores it.
+    if TYPE_CHECKING:
+        _runtime: int | _Local | None
+    else:
+        _runtime: _Runtime | None = msgspec.field(name="runtime", default=None)
     # _LOCAL_MARK if every name was checked here (built here, or validated before sending) and
     # every value is in its exact form (_wire.exact_*); None on a record from a server.  No
     # JSON decodes into a _Local, so an answer cannot set it.
@@ -260,7 +267,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
             components=self._components,  # type: ignore[arg-type]  # the same fields
             start_time=self._start,
             stop_time=self._stop,
-            runtime=self._runtime,
+            runtime=self.runtime,
         )
         if _EXTRAS:
             for name, attribute in _EXTRAS:
@@ -303,14 +310,9 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
 
             record.with_stop_time(datetime.datetime.now(datetime.timezone.utc))
         """
-        stop_time = _user_time(stop_time, "stop_time")
-        delta = stop_time - self._start
-        seconds = delta.days * 86400 + delta.seconds
-        # timedelta floors toward -inf; AUDITOR (chrono num_seconds) truncates toward zero.
-        if seconds < 0 and delta.microseconds:
-            seconds += 1
-        _set(self, "_stop", stop_time)
-        _set(self, "_runtime", seconds)
+        _set(self, "_stop", _user_time(stop_time, "stop_time"))
+        if self._runtime is not _FROM_TIMES:  # a record from a server: its runtime no longer is
+            _set(self, "_runtime", _FROM_TIMES)
         return self
 
     def to_json(self) -> str:
@@ -463,7 +465,16 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
 
         For a record received from a server this is the server's value.
         """
-        return self._runtime
+        runtime = self._runtime
+        if runtime is not _FROM_TIMES:
+            return runtime  # type: ignore[return-value]
+        stop = self._stop
+        if stop is None:
+            return None
+        delta = stop - self._start
+        seconds = delta.days * 86400 + delta.seconds
+        # timedelta floors toward -inf; AUDITOR (chrono num_seconds) truncates toward zero.
+        return seconds + 1 if seconds < 0 and delta.microseconds else seconds
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Record:
@@ -472,7 +483,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
             self._id != other._id
             or self._start != other._start
             or self._stop != other._stop
-            or self._runtime != other._runtime
+            or self.runtime != other.runtime
             or self._meta_dict() != other._meta_dict()
         ):
             return False
@@ -490,7 +501,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         return (
             f"Record(record_id={self._id!r}, start_time={_aware_utc(self._start)!r}, "
             f"stop_time={None if stop is None else _aware_utc(stop)!r}, "
-            f"runtime={self._runtime!r}, meta={self.meta!r}, components={self.components!r})"
+            f"runtime={self.runtime!r}, meta={self.meta!r}, components={self.components!r})"
         )
 
     # __copy__ is msgspec's (in C): the copy shares the meta dict or JSON and the components,
@@ -512,6 +523,7 @@ _LOCAL: Record = msgspec.StructMeta.__call__(
     _id="",
     _start=_AWARE_EPOCH,
     _components=(),
+    _runtime=_FROM_TIMES,
     _local=_LOCAL_MARK,
     _meta_check=_LOCAL_MARK,
 )

@@ -179,6 +179,22 @@ def test_a_second_stop_time_replaces_the_first() -> None:
     assert record.stop_time == dt.datetime(2022, 8, 8, 11, 30, 5)
 
 
+def test_runtime_follows_a_new_stop_time_on_any_record() -> None:
+    # A record built here computes its runtime when it is read; one from a server, or one
+    # unpickled, keeps the value it came with until with_stop_time sets a new stop time.
+    assert Record("r", T0).runtime is None
+    server = Record._from_server(
+        {"record_id": "s", "start_time": "2022-08-08T11:30:00Z", "stop_time": None, "runtime": 7}
+    )
+    assert server.runtime == 7  # the server's value, even where it does not fit the times
+    assert server.with_stop_time(T0 + dt.timedelta(seconds=90)).runtime == 90
+    unpickled = pickle.loads(pickle.dumps(Record("p", T0).with_stop_time(T1)))
+    assert unpickled.runtime == 86400
+    assert unpickled.with_stop_time(T0 + dt.timedelta(seconds=-1.5)).runtime == -1
+    assert json.loads(unpickled.to_json())["runtime"] == -1
+    assert unpickled == Record("p", T0).with_stop_time(T0 + dt.timedelta(seconds=-1.5))
+
+
 @pytest.mark.parametrize(
     "tz",
     [
