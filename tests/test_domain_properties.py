@@ -55,8 +55,8 @@ instants = st.datetimes(
 score_values = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False) | st.sampled_from(
     [1e-5, 1.5e-5, 1e-7, 5e-324, 1e16, 1e-9, 9.99e-5, -0.0]
 )
-scores = st.lists(st.tuples(names, score_values), max_size=3)
-components = st.lists(st.tuples(names, st.integers(0, 2**63 - 1), scores), max_size=3)
+scores = st.lists(st.tuples(names, score_values), max_size=6)
+components = st.lists(st.tuples(names, st.integers(0, 2**63 - 1), scores), max_size=6)
 metas = st.none() | st.dictionaries(names, st.lists(names, max_size=3), max_size=4)
 
 
