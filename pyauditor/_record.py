@@ -410,7 +410,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
     def _meta_json_checked(self) -> None:
         """Check the names of a meta set by with_meta (if the record's meta is one): judged
         from its JSON, name by name only if that cannot tell."""
-        if self._meta_check is _META_JSON and not _plain_json(bytes(self._meta)):  # type: ignore[arg-type]
+        if self._meta_check is _META_JSON and not _plain_json(self._meta):
             check_meta(self._meta_dict() or {})
 
     @property

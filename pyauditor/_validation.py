@@ -106,32 +106,28 @@ _PLAIN_JSON_BYTES = bytes(b for b in range(128) if PLAIN_NAME.fullmatch(chr(b)))
 _MAX_PLAIN_JSON = 258  # "{" + at most 256 bytes + "}": no name inside can be longer than 256
 
 
-def is_plain_meta_json(data: bytes) -> bool:
-    """True if ``data``, the compact JSON of a meta (``{"key":["value",...],...}``), holds
-    only plain names (see :data:`PLAIN_NAME`), judged without decoding it: two passes in C.
-
-    Between the braces there may be only bytes of plain names and quotes: no escape, no
-    whitespace, no non-ASCII byte; ``""`` (an empty name) must not occur; and the text is short
-    enough that no name in it can be longer than 256.  False means "not known to be plain"
-    (a longer meta, or one with any other name): check its names one by one.
+def is_plain_meta_json(data: Any) -> bool:
+    """True if ``data``, the compact JSON of a meta object (``{"key":["value",...],...}``, bytes
+    or ``msgspec.Raw``), holds only plain names (see :data:`PLAIN_NAME`), judged without
+    decoding it: :func:`are_plain_metas_json` of this one meta.  False means "not known to be
+    plain" (a longer meta, or one with any other name): check its names one by one.
     """
-    return (
-        len(data) <= _MAX_PLAIN_JSON
-        and not data[1:-1].translate(None, _PLAIN_JSON_BYTES)
-        and b'""' not in data
-    )
+    return are_plain_metas_json((data,))
 
 
 def are_plain_metas_json(metas: Sequence[Any]) -> bool:
-    """:func:`is_plain_meta_json` of every item of ``metas``, judged together: a few passes in C
-    over their concatenation instead of several calls per item.  False: at least one is not
-    known to be plain.
+    """True if every item of ``metas`` holds only plain names, judged together without decoding
+    them: a few passes in C over their concatenation.  False: at least one is not known to be
+    plain.
 
     Every item must be the compact JSON of a meta *object* (bytes or ``msgspec.Raw``, as
-    ``Record.with_meta`` encodes it): each keeps its two braces, and braces are not plain bytes,
-    so after deleting the plain bytes and quotes exactly two bytes per object remain if, and
-    only if, no object holds anything else; ``""`` cannot span two objects (they meet as
-    ``}{``).  An item without braces (a JSON ``null``) would let another's inner braces pass.
+    ``Record.with_meta`` encodes it).  Between its braces there may be only bytes of plain names
+    and quotes: no escape, no whitespace, no non-ASCII byte; ``""`` (an empty name) must not
+    occur; and each item is short enough that no name in it can be longer than 256.  Each item
+    keeps its two braces, and braces are not plain bytes, so after deleting the plain bytes and
+    quotes exactly two bytes per item remain if, and only if, no item holds anything else;
+    ``""`` cannot span two items (they meet as ``}{``).  An item without braces (a JSON
+    ``null``) would let another's inner braces pass.
     """
     if not metas:
         return True
