@@ -50,6 +50,12 @@ def _exact(texts: list[str]) -> list[Record]:
     return [record_from_server(json.loads(t)) for t in texts]
 
 
+def _reordered(i: int, first: str) -> str:
+    """The server record ``i`` with ``first`` as its first key."""
+    record = json.loads(SERVER % i)
+    return json.dumps({first: record.pop(first), **record}, separators=(",", ":"))
+
+
 @pytest.fixture
 def exact_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the records that went the general (slow) way."""
@@ -72,11 +78,22 @@ def test_the_server_layout_takes_the_fast_path(chunk: int, exact_calls: list[int
     assert exact_calls == []
 
 
-def test_a_boundary_inside_a_string_goes_the_exact_way_and_the_fast_path_resumes(
-    exact_calls: list[int],
-) -> None:
+def test_a_boundary_inside_a_string_stays_on_the_fast_path(exact_calls: list[int]) -> None:
+    # Runs are split at '}{"record_id":', which no string can hold (its quote would be escaped).
     odd = (SERVER % 1).replace('"r-1"', '"r}{1\\"}{"')
     texts = [SERVER % 0, odd, *(SERVER % i for i in range(2, 6))]
+    body = "".join(texts).encode()
+    records = _feed(body, len(body))
+    assert [r.record_id for r in records] == ["r-0", 'r}{1"}{', "r-2", "r-3", "r-4", "r-5"]
+    assert exact_calls == []
+
+
+def test_a_plain_boundary_inside_a_string_goes_the_exact_way_and_the_fast_path_resumes(
+    exact_calls: list[int],
+) -> None:
+    # Records opening with different keys: split at "}{", which a string may hold.
+    odd = (SERVER % 1).replace('"r-1"', '"r}{1\\"}{"')
+    texts = [_reordered(0, "meta"), odd, *(SERVER % i for i in range(2, 6))]
     body = "".join(texts).encode()
     records = _feed(body, len(body))
     assert [r.record_id for r in records] == ["r-0", 'r}{1"}{', "r-2", "r-3", "r-4", "r-5"]
@@ -285,3 +302,77 @@ def test_a_damaged_stream_fails_typed_after_the_records_before_the_damage(
         consumed += len(text)
         intact += 1
     assert [r.to_json() for r in out[:intact]] == [r.to_json() for r in _exact(texts[:intact])]
+
+
+# -- the fast path's shortcuts: the boundary it splits at, the meta type check -----------------
+
+
+@pytest.mark.parametrize("first", ["meta", "start_time"])
+def test_records_that_open_with_another_key_take_the_fast_path(
+    first: str, exact_calls: list[int]
+) -> None:
+    # The run is split at "}" and the first record's opening ('}{"record_id":' from AUDITOR);
+    # a server writing another key first gets that one, and one writing several kinds of
+    # openings the plain "}{" (after one extra decode of the run that showed it).
+    same = [_reordered(i, first) for i in range(20)]
+    mixed = [SERVER % 0, *same[1:10], *(SERVER % i for i in range(10, 20))]
+    for texts in (same, mixed):
+        body = "".join(texts).encode()
+        for chunk in (len(body), 1000, 37):
+            exact_calls.clear()
+            records = _feed(body, chunk, batch_bytes=4096)
+            assert [r.to_json() for r in records] == [r.to_json() for r in _exact(texts)]
+            assert exact_calls == []
+
+
+def test_a_long_boundary_that_is_no_boundary_breaks_the_count() -> None:
+    # Only malformed JSON can hold the needle off a boundary: the run goes the exact way,
+    # which names the malformed record.
+    bad = (SERVER % 1).replace('"site1"', '"x}{"record_id":"y"')
+    with pytest.raises(StreamDecodeError) as caught:
+        _feed((SERVER % 0 + bad + SERVER % 2).encode(), 1 << 20)
+    assert caught.value.index == 1
+
+
+_meta_texts = st.one_of(
+    st.none().map(json.dumps),
+    st.dictionaries(_names, st.lists(_names, max_size=3), max_size=3).flatmap(
+        lambda meta: st.sampled_from(
+            [
+                json.dumps(meta, separators=(",", ":")),
+                json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
+                json.dumps(meta),
+            ]
+        )
+    ),
+    st.sampled_from(['{"a":"x"}', '{"a":[1]}', '{"a":[["x"]]}', '{"a":[null]}', "[]", '"x"', "1"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_meta_texts, max_size=4), st.data())
+def test_the_meta_check_agrees_with_decoding_the_metas(
+    metas: list[str], data: st.DataObject
+) -> None:
+    array = ("[" + ",".join(metas) + "]").encode()
+    if data.draw(st.booleans()) and len(array) > 2:
+        # Damage one byte (the decoder checked the syntax of each meta, not its UTF-8).
+        at = data.draw(st.integers(1, len(array) - 2))
+        byte = data.draw(st.sampled_from([b"\xff", b"\xc3", b"\x01", b"\\", b'"', b"1", b"\x7f"]))
+        array = array[:at] + byte + array[at + 1 :]
+    try:
+        codec._METAS_DECODER.decode(array)
+        decodes = True
+    except Exception:
+        decodes = False
+    assert codec.metas_valid(array) is decodes
+
+
+def test_the_meta_check_takes_the_quick_way_only_for_plain_metas() -> None:
+    # Every meta AUDITOR writes for plain names; anything else is left to the decoder.
+    assert codec._PLAIN_METAS is not None  # the spec's WireMeta is what the expression checks
+    assert codec._PLAIN_METAS(b'[{"site":["a","\xc3\xa9"],"e":[]},null,{}]')
+    for other in (b'[{"a":["\\n"]}]', b'[{"a": ["x"]}]', b'[{"a":"x"}]', b'[{"a":[1]}]'):
+        assert codec._PLAIN_METAS(other) is None
+    assert codec.metas_valid(b'[{"a":["\\n"]}]')
+    assert not codec.metas_valid(b'[{"a":["\xff"]}]')
