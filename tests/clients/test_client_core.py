@@ -13,6 +13,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 import yaml
@@ -32,7 +33,7 @@ from pyauditor import (
     _errors,
     _operations,
 )
-from pyauditor._http import has_deadline_streams
+from pyauditor._http import has_deadline_streams, reads_ahead
 from pyauditor._protocol import RetryPolicy, parse_retry_after
 from pyauditor.testing import AuditorTestServer, Respond
 from tests.clients.conftest import PKI, T0, builder_for, logged
@@ -303,6 +304,32 @@ def test_httpx_transports_get_the_whole_request_deadline(server: AuditorTestServ
     with builder_for(server).transport(given).build_blocking() as client:
         assert client.get() == []
     assert isinstance(given._pool._network_backend, pyauditor._http._DeadlineBackend)
+
+
+async def test_the_async_client_reads_what_asyncio_read_whole(server: AuditorTestServer) -> None:
+    """The read-ahead lives in httpx internals: a change must fail here.  A transport given to
+    the builder is left as its owner made it."""
+    client = builder_for(server).build()
+    assert await client.get() == []
+    assert reads_ahead(await client._pool())
+    given = httpx.AsyncHTTPTransport()
+    assert await builder_for(server).transport(given).build().get() == []
+    assert not isinstance(given._pool._network_backend, pyauditor._http._ReadAheadBackend)
+
+
+async def test_read_ahead_enlarges_only_a_parser_s_reads() -> None:
+    asked: list[int] = []
+
+    class Inner(httpcore.AsyncNetworkStream):
+        async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+            asked.append(max_bytes)
+            return b"x"
+
+    stream = pyauditor._http._ReadAheadStream(Inner())
+    for size in (1, 4096, 65535, 65536, 1 << 20):
+        assert await stream.read(size) == b"x"
+    # httpcore's HTTP connections ask for 64 KiB; a SOCKS handshake reads 4 KiB exactly.
+    assert asked == [1, 4096, 65535, 256 * 1024, 1 << 20]
 
 
 # -- builder checks --------------------------------------------------------------------------
