@@ -55,6 +55,7 @@ __all__ = [
     "RecordStreamDecoder",
     "decode_record_body",
     "decode_warning",
+    "metas_valid",
     "record_add_body",
     "record_from_server",
     "record_stream_decoder",
