@@ -313,7 +313,7 @@ class Component(msgspec.Struct, frozen=True, gc=False, metaclass=_ComponentType)
     @property
     def scores(self) -> list[Score]:
         """A new list of the component's scores, in the order they were attached."""
-        return list(self._scores)
+        return [*self._scores]
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Component:
@@ -467,10 +467,12 @@ class Meta:
 
             Meta().insert("site_id", ["site1"]).get("site_id")   # ['site1']
         """
-        if type(key) is not str:
+        # [*values] and __class__: no global lookups (an accounting report calls this for
+        # every key of every record).
+        if key.__class__ is not str:
             key = check_str(key)
         values = self._d.get(key)
-        return None if values is None else list(values)
+        return None if values is None else [*values]
 
     def to_dict(self) -> dict[str, list[str]]:
         """Return a new ``dict`` of every key and (a copy of) its list, in insertion order."""

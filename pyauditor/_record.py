@@ -443,7 +443,7 @@ class Record(msgspec.Struct, frozen=True, gc=False, kw_only=True, metaclass=_Rec
         components = self._components
         if components is None:
             return None
-        return list(map(copy_component, components))
+        return [*map(copy_component, components)]
 
     @property
     def start_time(self) -> _dt.datetime:

@@ -95,6 +95,22 @@ def test_meta_insert_returns_self_and_replaces() -> None:
     assert meta.to_dict() == {"k": ["b", "c"]}
     with pytest.raises(TypeError, match="'int' object is not an instance of 'str'"):
         meta.get(1)  # type: ignore[arg-type]
+    got = meta.get("k")
+    assert got is not None
+    got.append("x")  # a copy: the Meta keeps its list
+    assert meta.get("k") == ["b", "c"]
+
+    class Sly(str):
+        """A str whose equality and hash are not its text's."""
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("other")
+
+    assert meta.get(Sly("k")) == ["b", "c"]  # looked up by its text
+    assert meta.get(Sly("other")) is None
     with pytest.raises(TypeError, match="Can't extract `str` to `Vec`"):
         # Kept strict, as python-auditor: a bare str would silently become a list of letters
         # in stored data (MetaOperator, which only builds a query, accepts one).
