@@ -250,6 +250,25 @@ WORKLOADS: tuple[Workload, ...] = (
         shape="production",
     ),
     Workload(
+        "prod_get_async_chunks",
+        "production: get() of 100k records + read every field, async, one chunk per record",
+        "prod_get_async",
+        100_000,
+        (
+            *_time_metrics(None),
+            Metric("get_cpu", "client CPU of get() alone", "s"),
+            Metric("read_cpu", "client CPU reading every field", "s"),
+        ),
+        server="records",
+        shape="production",
+        chunk_size=0,
+        note="Informational (the targets are for the rows above, in 64 KiB chunks): the same "
+        "records framed as AUDITOR sends them, every record its own HTTP chunk (actix-web "
+        "frames every streamed row).  Per-chunk costs of the HTTP stack then dominate get(): "
+        "h11 parses every chunk and httpx hands each one over on its own.  The reference's "
+        "blocking client takes 4-5 s here (and sometimes aborts), so only async is compared.",
+    ),
+    Workload(
         "prod_bulk_blocking",
         "production: bulk_insert of 100k records, blocking",
         "prod_bulk_blocking",

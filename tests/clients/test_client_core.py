@@ -10,9 +10,12 @@ import datetime as dt
 import inspect
 import math
 import pickle
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpcore
 import httpx
 import pytest
@@ -33,7 +36,7 @@ from pyauditor import (
     _errors,
     _operations,
 )
-from pyauditor._http import has_deadline_streams, reads_ahead
+from pyauditor._http import async_raw_chunks, has_deadline_streams, raw_chunks, reads_ahead
 from pyauditor._protocol import RetryPolicy, parse_retry_after
 from pyauditor.testing import AuditorTestServer, Respond
 from tests.clients.conftest import PKI, T0, builder_for, logged
@@ -330,6 +333,86 @@ async def test_read_ahead_enlarges_only_a_parser_s_reads() -> None:
         assert await stream.read(size) == b"x"
     # httpcore's HTTP connections ask for 64 KiB; a SOCKS handshake reads 4 KiB exactly.
     assert asked == [1, 4096, 65535, 256 * 1024, 1 << 20]
+
+
+# AUDITOR streams every record as its own HTTP chunk: h11 parses each, and the clients take
+# whatever whole chunks have arrived as one piece (pyauditor._http._CoalescedChunks).
+
+
+def _chunked_reader() -> tuple[Any, h11._receivebuffer.ReceiveBuffer]:
+    reader = pyauditor._http._CoalescedChunks(h11._readers.ChunkedReader())
+    return reader, h11._receivebuffer.ReceiveBuffer()
+
+
+def test_whole_chunks_that_arrived_are_one_piece_and_the_end_follows() -> None:
+    reader, buffer = _chunked_reader()
+    buffer += b"5\r\nhello\r\n3;ext=1\r\nabc\r\n3\r\nxy"
+    event = reader(buffer)
+    assert isinstance(event, h11.Data)
+    assert event.data == b"helloabcxy"  # and a part of the third chunk
+    assert reader(buffer) is None  # nothing more arrived
+    buffer += b"z\r\n0\r\nTrailer: t\r\n\r\n"
+    event = reader(buffer)
+    assert isinstance(event, h11.Data)
+    assert event.data == b"z"
+    end = reader(buffer)
+    assert isinstance(end, h11.EndOfMessage)
+    assert end.headers == [(b"trailer", b"t")]
+
+
+def test_data_before_a_malformed_chunk_comes_first_then_the_error() -> None:
+    reader, buffer = _chunked_reader()
+    buffer += b"5\r\nhello\r\n3\r\nabc\r\nzz\r\nmore"
+    event = reader(buffer)
+    assert isinstance(event, h11.Data)
+    assert event.data == b"helloabc"
+    with pytest.raises(h11.LocalProtocolError, match="illegal chunk header"):
+        reader(buffer)
+    reader, buffer = _chunked_reader()
+    buffer += b"zz\r\n"
+    with pytest.raises(h11.LocalProtocolError):
+        reader(buffer)
+
+
+class _OneChunkPerPiece:
+    """Answers one GET with ``pieces`` as a chunked body, each its own chunk, sent at once."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/records"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with self._listener, self._listener.accept()[0] as connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + self.body
+            )
+
+
+_PIECES = [b'{"record_id":"r%d"}' % i for i in range(20_000)]
+
+
+def test_a_body_of_many_chunks_is_read_in_few_pieces() -> None:
+    server = _OneChunkPerPiece(_PIECES)
+    with httpx.Client() as client, client.stream("GET", server.url) as response:
+        chunks = list(raw_chunks(response))
+    assert b"".join(chunks) == b"".join(_PIECES)
+    # 20k chunks, 0.5 MB: one piece per read of the socket, not one per chunk.
+    assert len(chunks) < 200
+
+
+async def test_a_body_of_many_chunks_is_read_in_few_pieces_async() -> None:
+    server = _OneChunkPerPiece(_PIECES)
+    async with httpx.AsyncClient() as client, client.stream("GET", server.url) as response:
+        chunks = [chunk async for chunk in async_raw_chunks(response)]
+    assert b"".join(chunks) == b"".join(_PIECES)
+    assert len(chunks) < 200
 
 
 # -- builder checks --------------------------------------------------------------------------
