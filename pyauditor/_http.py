@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -328,23 +329,41 @@ def encoding_of(response: httpx.Response) -> str | None:
     return None if response.is_stream_consumed else response.headers.get("content-encoding")
 
 
+# A chunk header as AUDITOR (actix-web) writes it: hex digits, no extension, no whitespace.
+_PLAIN_CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,20})\r\n").match
+# How much one event joins at most: pieces of up to twice this stay below glibc's threshold
+# for mapping memory fresh (128 KiB), which costs page faults (see BATCH_BYTES).
+_EVENT_BYTES = 64 * 1024
+
+
 class _CoalescedChunks:
     """h11's reader of a chunked body that hands over, as one ``Data`` event, every chunk
     already received.
 
     AUDITOR streams every record as its own HTTP chunk.  h11 makes an event of each, and
     httpcore, httpx and the records reader pass each one on: for 100k records, 0.5 s of a 1 s
-    ``get()``.  h11's own reader still parses every chunk (and raises for a malformed one);
-    this only joins what it returns while the receive buffer holds whole chunks, so nothing
-    waits for more data.  An event after the joined data (the end, or an error) follows on the
-    next call, so data that arrived before a problem is still handed over first.
+    ``get()``; h11's parsing of each chunk was most of the rest.  So:
+
+    * whole chunks in AUDITOR's plain form (a hex size, the data, CRLF) at the front of the
+      receive buffer are taken here, in one loop (:meth:`_plain_chunks`);
+    * anything else (a chunk that has not fully arrived, an extension, the last chunk and its
+      trailer, a malformed chunk) is h11's own reader's, which raises for what is malformed;
+    * what both return while the buffer holds whole chunks is joined into one event: nothing
+      waits for more data.  An end or an error after joined data follows on the next call, so
+      data that arrived before a problem is still handed over first.
     """
 
-    __slots__ = ("_inner", "_next")
+    __slots__ = ("_inner", "_next", "_plain")
 
     def __init__(self, inner: ChunkedReader) -> None:
         self._inner = inner
         self._next: h11.EndOfMessage | h11.ProtocolError | None = None
+        # The shortcut reads and sets the state of h11's reader; only if it has the state of
+        # the h11 versions it was written for.
+        self._plain = all(
+            hasattr(inner, name)
+            for name in ("_bytes_in_chunk", "_bytes_to_discard", "_reading_trailer")
+        )
 
     def __call__(self, buf: Any) -> h11.Data | h11.EndOfMessage | None:
         pending = self._next
@@ -354,25 +373,63 @@ class _CoalescedChunks:
                 raise pending
             return pending
         inner = self._inner
-        event = inner(buf)
-        if not isinstance(event, h11.Data):
-            return event
-        pieces = [event.data]
-        while True:
+        plain = self._plain
+        pieces: list[bytes] = []
+        size = 0
+        while size < _EVENT_BYTES:
+            if plain:
+                taken = self._plain_chunks(buf)
+                if taken:
+                    pieces.append(taken)
+                    size += len(taken)
             try:
-                more = inner(buf)
+                event = inner(buf)
             except h11.ProtocolError as error:
+                if not pieces:
+                    raise
                 self._next = error
                 break
-            if more is None:
+            if event is None:
                 break
-            if not isinstance(more, h11.Data):
-                self._next = more
+            if not isinstance(event, h11.Data):
+                if not pieces:
+                    return event
+                self._next = event
                 break
-            pieces.append(more.data)
-        if len(pieces) == 1:
-            return event
-        return h11.Data(data=b"".join(pieces))
+            pieces.append(event.data)
+            size += len(event.data)
+        if not pieces:
+            return None
+        return h11.Data(data=pieces[0] if len(pieces) == 1 else b"".join(pieces))
+
+    def _plain_chunks(self, buf: Any) -> bytes:
+        """Take the whole plain chunks at the front of ``buf`` (b"" if there are none), when
+        h11's reader stands between two chunks (or before the CRLF that ends one)."""
+        inner = self._inner
+        data = getattr(buf, "_data", None)
+        if data.__class__ is not bytearray or inner._bytes_in_chunk or inner._reading_trailer:
+            return b""
+        assert isinstance(data, bytearray)
+        position = 0
+        if inner._bytes_to_discard:
+            if inner._bytes_to_discard != b"\r\n" or data[:2] != b"\r\n":
+                return b""  # h11 checks what ends the chunk
+            position = 2
+        end = len(data)
+        pieces = []
+        while position < _EVENT_BYTES and (head := _PLAIN_CHUNK_HEAD(data, position)) is not None:
+            size = int(head[1], 16)
+            start = head.end()
+            stop = start + size
+            if not size or stop + 2 > end or data[stop : stop + 2] != b"\r\n":
+                break  # the last chunk, one not fully here, or a malformed one: h11's
+            pieces.append(data[start:stop])
+            position = stop + 2
+        if not pieces:
+            return b""
+        buf.maybe_extract_at_most(position)  # h11's way to drop the front of its buffer
+        inner._bytes_to_discard = b""
+        return b"".join(pieces)
 
     def read_eof(self) -> Any:
         return self._inner.read_eof()
