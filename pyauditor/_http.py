@@ -222,30 +222,36 @@ class _ReadAheadBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def _enforce_deadlines(client: httpx.Client) -> None:
-    """Give every httpcore pool of ``client`` deadline-bounded network streams.
+# httpx has no public way to choose the network backend of its transports, so the pools' streams
+# are wrapped by reaching into private attributes (httpx's ``_transport``/``_mounts`` and
+# ``_pool``, httpcore's ``_network_backend``), pinned by ``httpx<0.29``; tests/clients check
+# that it took effect.  Transports that are not httpx's own (a ``MockTransport``) are left
+# alone: for them the deadline is checked between chunks.
 
-    httpx has no public way to choose the network backend of its transports, so this reaches
-    into two private attributes (httpx's ``_transport``/``_mounts``, httpcore's
-    ``_network_backend``), pinned by ``httpx<0.29``; tests/clients check that it took effect.
-    Transports that are not httpx's own (a ``MockTransport``) are left alone: for them the
-    deadline is checked between chunks.
-    """
+
+def _wrap_backends(client: httpx.Client | httpx.AsyncClient, base: type, wrapper: type) -> None:
+    """Wrap the network backend of every httpcore pool of ``client`` (see _wrap_backend)."""
     for transport in (client._transport, *client._mounts.values()):
-        _bound_pool(transport)
+        _wrap_backend(transport, base, wrapper)
 
 
-def _bound_pool(transport: object) -> None:
+def _wrap_backend(transport: object, base: type, wrapper: type) -> None:
+    """Give the httpcore pool of ``transport`` (if it has one) a ``wrapper`` of its backend, once,
+    when that backend is a ``base``."""
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    if isinstance(backend, base) and not isinstance(backend, wrapper):
+        pool._network_backend = wrapper(backend)  # type: ignore[union-attr]
+
+
+def _wraps_backend(client: httpx.Client | httpx.AsyncClient, wrapper: type) -> bool:
+    pool = getattr(client._transport, "_pool", None)
+    return isinstance(getattr(pool, "_network_backend", None), wrapper)
 
 
 def has_deadline_streams(client: httpx.Client) -> bool:
     """True if the default transport of ``client`` bounds its streams by the deadline."""
-    pool = getattr(client._transport, "_pool", None)
-    return isinstance(getattr(pool, "_network_backend", None), _DeadlineBackend)
+    return _wraps_backend(client, _DeadlineBackend)
 
 
 class _Borrowed(httpx.BaseTransport):
@@ -289,8 +295,9 @@ def blocking_pool(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.Cli
         follow_redirects=False,
         transport=None if given is None else _Borrowed(given),
     )
-    _enforce_deadlines(client)
-    _bound_pool(given)  # a transport of httpx's own (a proxy, say) gets the deadline too
+    _wrap_backends(client, httpcore.NetworkBackend, _DeadlineBackend)
+    # A transport of httpx's own given to the builder (a proxy, say) gets the deadline too.
+    _wrap_backend(given, httpcore.NetworkBackend, _DeadlineBackend)
     return client
 
 
@@ -304,20 +311,15 @@ def async_pool(settings: ClientSettings, verify: ssl.SSLContext) -> httpx.AsyncC
         follow_redirects=False,
         transport=None if given is None else _AsyncBorrowed(given),
     )
-    # Not a transport given to the builder: it stays as its owner made it.  Reaches into the
-    # same private attributes as _enforce_deadlines (pinned by httpx<0.29).
-    for transport in (client._transport, *client._mounts.values()):
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.AsyncNetworkBackend):
-            pool._network_backend = _ReadAheadBackend(backend)  # type: ignore[union-attr]
+    # A transport given to the builder stays as its owner made it: a speed-up is not worth
+    # changing it (the blocking deadline is).
+    _wrap_backends(client, httpcore.AsyncNetworkBackend, _ReadAheadBackend)
     return client
 
 
 def reads_ahead(client: httpx.AsyncClient) -> bool:
     """True if the default transport of ``client`` reads what asyncio has read, whole."""
-    pool = getattr(client._transport, "_pool", None)
-    return isinstance(getattr(pool, "_network_backend", None), _ReadAheadBackend)
+    return _wraps_backend(client, _ReadAheadBackend)
 
 
 # A transport may build its responses in memory (httpx.MockTransport, custom ones): httpx then
@@ -331,6 +333,12 @@ def encoding_of(response: httpx.Response) -> str | None:
 
 # A chunk header as AUDITOR (actix-web) writes it: hex digits, no extension, no whitespace.
 _PLAIN_CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,20})\r\n").match
+# The shortcut reads and sets the state of h11's reader: only if it has the state of the h11
+# versions it was written for.
+_PLAIN_CHUNKS_OK = all(
+    hasattr(ChunkedReader(), name)
+    for name in ("_bytes_in_chunk", "_bytes_to_discard", "_reading_trailer")
+)
 # How much one event joins at most: pieces of up to twice this stay below glibc's threshold
 # for mapping memory fresh (128 KiB), which costs page faults (see BATCH_BYTES).
 _EVENT_BYTES = 64 * 1024
@@ -353,17 +361,11 @@ class _CoalescedChunks:
       data that arrived before a problem is still handed over first.
     """
 
-    __slots__ = ("_inner", "_next", "_plain")
+    __slots__ = ("_inner", "_next")
 
     def __init__(self, inner: ChunkedReader) -> None:
         self._inner = inner
         self._next: h11.EndOfMessage | h11.ProtocolError | None = None
-        # The shortcut reads and sets the state of h11's reader; only if it has the state of
-        # the h11 versions it was written for.
-        self._plain = all(
-            hasattr(inner, name)
-            for name in ("_bytes_in_chunk", "_bytes_to_discard", "_reading_trailer")
-        )
 
     def __call__(self, buf: Any) -> h11.Data | h11.EndOfMessage | None:
         pending = self._next
@@ -373,7 +375,7 @@ class _CoalescedChunks:
                 raise pending
             return pending
         inner = self._inner
-        plain = self._plain
+        plain = _PLAIN_CHUNKS_OK
         pieces: list[bytes] = []
         size = 0
         while size < _EVENT_BYTES:

@@ -715,14 +715,12 @@ class RecordStreamDecoder:
         records = self._decode_array(run, needle)
         if records is None and needle is not _BOUNDARY:
             records = self._decode_array(run, _BOUNDARY)
-            if records is None:
-                return None
-            # Records that do not all open as the first one did: the plain boundary from now on.
-            self._boundary = _BOUNDARY
-        elif records is None:
+            if records is not None:
+                # Records that do not all open as the first one did: "}{" from now on.
+                self._boundary = _BOUNDARY
+        if records is None:
             return None
-        # The metas were kept as JSON; check them all with one call (the decoded values are
-        # dropped at once, so they cost the collector nothing).
+        # The metas were kept as JSON: their types are checked for the whole run at once.
         metas: list[Any] = list(map(_get_meta, records))
         if not metas_valid(b"[" + b",".join(metas) + b"]"):
             return None
