@@ -19,7 +19,6 @@ from the JSON (or sharing a dict until it is changed).
 from __future__ import annotations
 
 import datetime as _dt
-import types
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, NoReturn, final
 
 import msgspec
@@ -56,7 +55,6 @@ from ._wire import (
 )
 
 __all__ = [
-    "RECORDS_DECODER",
     "RECORD_DECODER",
     "SERVER_RECORD",
     "Record",
@@ -531,13 +529,8 @@ SERVER_RECORD: Record = msgspec.StructMeta.__call__(Record, _id="", _start=_AWAR
 """A template of a record from a server: ``new_record`` fills it."""
 
 RECORD_DECODER: Final[msgspec.json.Decoder[Record]] = msgspec.json.Decoder(Record)
-"""One ``Record`` object (``GET /record/{id}``); its meta is kept as JSON (a view into the
-decoded buffer: copy it)."""
-
-RECORDS_DECODER: Final[msgspec.json.Decoder[list[Record]]] = msgspec.json.Decoder(
-    types.GenericAlias(list, (Record,))
-)
-"""A JSON array of ``Record`` objects (the stream decoder's fast path), metas as RECORD_DECODER."""
+"""One ``Record`` object (``GET /record/{id}``), or with ``decode_lines`` the records of a
+``GET /records`` run; a meta is kept as JSON (a view into the decoded buffer: copy it)."""
 
 
 def new_record(

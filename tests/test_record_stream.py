@@ -1,7 +1,7 @@
 """GET /records bodies decoded into Records (pyauditor._record_codec.RecordStreamDecoder).
 
-The decoder cuts AUDITOR's concatenated records at ``}{`` and decodes each run with one msgspec
-call; anything that shortcut cannot vouch for goes through the general stream decoder and the
+The decoder cuts AUDITOR's concatenated records at their last ``}{`` and decodes each run with
+one msgspec call; anything that shortcut cannot vouch for goes through the general stream decoder and the
 exact record check.  These tests pin that the shortcut never changes what comes out: the same
 records, positions, byte offsets and errors as decoding each record on its own, for any body
 split anywhere, including records whose strings hold ``}{``, quotes and escapes.
@@ -78,35 +78,42 @@ def test_the_server_layout_takes_the_fast_path(chunk: int, exact_calls: list[int
     assert exact_calls == []
 
 
-def test_a_boundary_inside_a_string_stays_on_the_fast_path(exact_calls: list[int]) -> None:
-    # Runs are split at '}{"record_id":', which no string can hold (its quote would be escaped).
+@pytest.mark.parametrize("first", ["record_id", "meta", "stop_time"])
+def test_a_boundary_inside_a_string_stays_on_the_fast_path(
+    first: str, exact_calls: list[int]
+) -> None:
+    # A run is decoded as it is, object after object: "}{" in a string is just text, whatever
+    # key the records open with.
     odd = (SERVER % 1).replace('"r-1"', '"r}{1\\"}{"')
-    texts = [SERVER % 0, odd, *(SERVER % i for i in range(2, 6))]
+    texts = [_reordered(0, first), odd, *(SERVER % i for i in range(2, 6))]
     body = "".join(texts).encode()
     records = _feed(body, len(body))
     assert [r.record_id for r in records] == ["r-0", 'r}{1"}{', "r-2", "r-3", "r-4", "r-5"]
+    assert [r.to_json() for r in records] == [r.to_json() for r in _exact(texts)]
     assert exact_calls == []
 
 
-def test_a_plain_boundary_inside_a_string_goes_the_exact_way_and_the_fast_path_resumes(
+def test_a_boundary_taken_inside_a_string_goes_the_exact_way_and_the_fast_path_resumes(
     exact_calls: list[int],
 ) -> None:
-    # Records opening with different keys: split at "}{", which a string may hold.
+    # A chunk whose last "}{" is inside a string: the run cut there ends in the middle of a
+    # record, the decoder refuses it, and the exact way takes it up to the next boundary.
     odd = (SERVER % 1).replace('"r-1"', '"r}{1\\"}{"')
-    texts = [_reordered(0, "meta"), odd, *(SERVER % i for i in range(2, 6))]
+    texts = [SERVER % 0, odd, *(SERVER % i for i in range(2, 8))]
     body = "".join(texts).encode()
-    records = _feed(body, len(body))
-    assert [r.record_id for r in records] == ["r-0", 'r}{1"}{', "r-2", "r-3", "r-4", "r-5"]
-    assert exact_calls  # the run holding the odd record
-    exact_calls.clear()
-    # Fed record by record, the fast path takes every record after the odd one again.
+    inside = len(texts[0]) + odd.index("}{") + 2
     decoder = record_stream_decoder()
-    out: list[Record] = []
-    for text in texts:
-        out += decoder.feed(text.encode())
+    out = decoder.feed(body[:inside])
+    assert [r.record_id for r in out] == ["r-0"]
+    assert exact_calls == [0]  # the refused run went the exact way
+    resume = len(texts[0]) + len(odd) + len(texts[2])
+    out += decoder.feed(body[inside:resume])
+    for i in range(resume, len(body), len(texts[3])):
+        out += decoder.feed(body[i : i + len(texts[3])])
     out += decoder.finish()
-    assert [r.record_id for r in out] == [r.record_id for r in records]
-    assert max(exact_calls) <= 2
+    assert [r.to_json() for r in out] == [r.to_json() for r in _exact(texts)]
+    assert exact_calls
+    assert max(exact_calls) <= 3
 
 
 @pytest.mark.parametrize(
@@ -325,9 +332,8 @@ def test_records_that_open_with_another_key_take_the_fast_path(
             assert exact_calls == []
 
 
-def test_a_long_boundary_that_is_no_boundary_breaks_the_count() -> None:
-    # Only malformed JSON can hold the needle off a boundary: the run goes the exact way,
-    # which names the malformed record.
+def test_a_malformed_record_in_a_run_is_named_by_the_exact_way() -> None:
+    # The run holding it goes the exact way, which names the malformed record.
     bad = (SERVER % 1).replace('"site1"', '"x}{"record_id":"y"')
     with pytest.raises(StreamDecodeError) as caught:
         _feed((SERVER % 0 + bad + SERVER % 2).encode(), 1 << 20)
