@@ -382,3 +382,31 @@ def test_the_meta_check_takes_the_quick_way_only_for_plain_metas() -> None:
         assert codec._PLAIN_METAS(other) is None
     assert codec.metas_valid(b'[{"a":["\\n"]}]')
     assert not codec.metas_valid(b'[{"a":["\xff"]}]')
+
+
+def _quick(array: bytes) -> bool:
+    return codec._A_METAS(array.replace(b"null", b"{}").translate(codec._ORDINARY)) is not None
+
+
+def test_the_quickest_meta_check_passes_auditors_metas_and_leaves_the_rest_to_the_others() -> None:
+    assert _quick(b'[{"site":["a","\xc3\xa9 x.y"],"e":[]},null,{}]')
+    # Valid, with what the quickest check does not take: left to the full expression.
+    for valid in (b'[{"a:b":["x,y]"]}]', b'[{"null":["nullify"]}]', b'[{"{}":[]}]'):
+        assert not _quick(valid)
+        assert codec._PLAIN_METAS is not None
+        assert codec._PLAIN_METAS(valid)
+        assert codec.metas_valid(valid)
+    # Invalid: never taken.
+    for invalid in (
+        b"[true]",
+        b"[1234]",
+        b'[{"a":null}]',
+        b'[{"a":["x",null]}]',
+        b'[{"a":"x"}]',
+        b'[{"a":[{}]}]',
+        b"[nullnull]",
+        b'[{"a":["x"]}null]',
+        b'[{"a":["\x01"]}]',
+    ):
+        assert not _quick(invalid), invalid
+        assert not codec.metas_valid(invalid), invalid
