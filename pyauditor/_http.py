@@ -61,7 +61,9 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 _WRITE_STEP = 64 * 1024
 # httpcore's HTTP/1.1 and HTTP/2 connections read 64 KiB at a time, into a parser that buffers
 # whatever it gets.  asyncio's transports read 256 KiB at a time, and anyio cuts that into
-# pieces of the size asked for, copying the rest each time (see _ReadAheadStream).
+# pieces of the size asked for, copying the rest each time (see _ReadAheadStream).  The
+# blocking client's sockets read 256 KiB as well: a quarter of the reads, each of which goes
+# through httpcore, the deadline and h11.
 _PARSER_READ = 64 * 1024
 _READ_AHEAD = 256 * 1024
 
@@ -92,7 +94,8 @@ def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every operation ends by the current deadline."""
+    """A network stream whose every operation ends by the current deadline (and whose parser
+    reads take 256 KiB, see _READ_AHEAD)."""
 
     __slots__ = ("_inner",)
 
@@ -100,6 +103,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        # A parser's reads are enlarged (see _READ_AHEAD); smaller ones stay exact.
+        if _PARSER_READ <= max_bytes < _READ_AHEAD:
+            max_bytes = _READ_AHEAD
         return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:

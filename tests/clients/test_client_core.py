@@ -335,6 +335,20 @@ async def test_read_ahead_enlarges_only_a_parser_s_reads() -> None:
     assert asked == [1, 4096, 65535, 256 * 1024, 1 << 20]
 
 
+def test_the_blocking_client_s_deadline_streams_read_ahead_too() -> None:
+    asked: list[tuple[int, float | None]] = []
+
+    class Inner(httpcore.NetworkStream):
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            asked.append((max_bytes, timeout))
+            return b"x"
+
+    stream = pyauditor._http._DeadlineStream(Inner())
+    for size in (1, 4096, 65535, 65536, 1 << 20):
+        assert stream.read(size, 5.0) == b"x"
+    assert asked == [(1, 5.0), (4096, 5.0), (65535, 5.0), (256 * 1024, 5.0), (1 << 20, 5.0)]
+
+
 # AUDITOR streams every record as its own HTTP chunk: h11 parses each, and the clients take
 # whatever whole chunks have arrived as one piece (pyauditor._http._CoalescedChunks).
 
