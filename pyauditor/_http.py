@@ -24,6 +24,7 @@ import logging
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ import h11
 import httpcore
 import httpx
 from h11._readers import ChunkedReader
+from h11._receivebuffer import ReceiveBuffer
 
 from ._errors import APIConnectionError, AuditorError
 from ._hints import connection_hint
@@ -339,105 +341,157 @@ def encoding_of(response: httpx.Response) -> str | None:
 
 # A chunk header as AUDITOR (actix-web) writes it: hex digits, no extension, no whitespace.
 _PLAIN_CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,20})\r\n").match
-# The shortcut reads and sets the state of h11's reader: only if it has the state of the h11
-# versions it was written for.
+_CRLF = b"\r\n"
+# The shortcut reads and sets the state of h11's reader and its receive buffer: only if they
+# have the state of the h11 versions it was written for.
 _PLAIN_CHUNKS_OK = all(
     hasattr(ChunkedReader(), name)
     for name in ("_bytes_in_chunk", "_bytes_to_discard", "_reading_trailer")
+) and all(
+    hasattr(ReceiveBuffer(), name)
+    for name in ("_data", "_next_line_search", "_multiple_lines_search")
 )
-# How much one event joins at most: pieces of up to twice this stay below glibc's threshold
-# for mapping memory fresh (128 KiB), which costs page faults (see BATCH_BYTES).
+# How much one event joins at most (a single larger chunk, or a piece of it, is one event):
+# pieces of up to twice this stay below glibc's threshold for mapping memory fresh (128 KiB),
+# which costs page faults (see BATCH_BYTES).
 _EVENT_BYTES = 64 * 1024
 
 
 class _CoalescedChunks:
-    """h11's reader of a chunked body that hands over, as one ``Data`` event, every chunk
-    already received.
+    """h11's reader of a chunked body that hands over everything received in few events.
 
     AUDITOR streams every record as its own HTTP chunk.  h11 makes an event of each, and
     httpcore, httpx and the records reader pass each one on: for 100k records, 0.5 s of a 1 s
-    ``get()``; h11's parsing of each chunk was most of the rest.  So:
+    ``get()``; h11's parsing of each chunk was most of the rest.  And h11 takes every piece
+    off the front of its receive buffer on its own, copying it twice, and then the rest of the
+    buffer as well whenever that shrinks to half.  So:
 
-    * whole chunks in AUDITOR's plain form (a hex size, the data, CRLF) at the front of the
-      receive buffer are taken here, in one loop (:meth:`_plain_chunks`);
-    * anything else (a chunk that has not fully arrived, an extension, the last chunk and its
-      trailer, a malformed chunk) is h11's own reader's, which raises for what is malformed;
-    * what both return while the buffer holds whole chunks is joined into one event: nothing
-      waits for more data.  An end or an error after joined data follows on the next call, so
+    * chunks in AUDITOR's plain form (a hex size, the data, CRLF) are parsed here, in one loop
+      over all the buffer holds (:meth:`_take`): whole ones, the part of the last one that has
+      arrived, and the rest of one whose start came in an earlier read.  Their data is joined
+      into events of about 64 KiB, and the buffer loses what was taken at once;
+    * anything else (an extension, the last chunk and its trailer, a malformed chunk, a footer
+      that has not fully arrived) is h11's own reader's, which raises for what is malformed;
+    * events wait in a queue, and the end or an error that follows data comes after it, so
       data that arrived before a problem is still handed over first.
     """
 
-    __slots__ = ("_inner", "_next")
+    __slots__ = ("_inner", "_queue")
 
     def __init__(self, inner: ChunkedReader) -> None:
         self._inner = inner
-        self._next: h11.EndOfMessage | h11.ProtocolError | None = None
+        self._queue: deque[h11.Data | h11.EndOfMessage | h11.ProtocolError] = deque()
 
     def __call__(self, buf: Any) -> h11.Data | h11.EndOfMessage | None:
-        pending = self._next
-        if pending is not None:
-            self._next = None
-            if isinstance(pending, h11.ProtocolError):
-                raise pending
-            return pending
+        queue = self._queue
+        if not queue:
+            self._fill(buf)
+            if not queue:
+                return None
+        item = queue.popleft()
+        if isinstance(item, h11.ProtocolError):
+            raise item
+        return item
+
+    def _fill(self, buf: Any) -> None:
+        """Queue what ``buf`` holds: data events, and the end or an error after them."""
         inner = self._inner
+        queue = self._queue
         plain = _PLAIN_CHUNKS_OK
-        pieces: list[bytes] = []
-        size = 0
-        while size < _EVENT_BYTES:
+        payloads: list[bytes] = []
+        while True:
             if plain:
-                taken = self._plain_chunks(buf)
-                if taken:
-                    pieces.append(taken)
-                    size += len(taken)
+                self._take(buf, payloads)
             try:
                 event = inner(buf)
             except h11.ProtocolError as error:
-                if not pieces:
+                if not payloads:
                     raise
-                self._next = error
+                end: h11.EndOfMessage | h11.ProtocolError | None = error
                 break
             if event is None:
+                end = None
                 break
             if not isinstance(event, h11.Data):
-                if not pieces:
-                    return event
-                self._next = event
+                end = event
                 break
-            pieces.append(event.data)
-            size += len(event.data)
-        if not pieces:
-            return None
-        return h11.Data(data=pieces[0] if len(pieces) == 1 else b"".join(pieces))
+            payloads.append(bytes(event.data))
+        # Neighbours that fit together are one event (h11's pieces are small).
+        joined: list[bytes] = []
+        size = 0
+        for payload in payloads:
+            if joined and size + len(payload) <= _EVENT_BYTES:
+                joined[-1] += payload
+                size += len(payload)
+            else:
+                joined.append(payload)
+                size = len(payload)
+        queue.extend(h11.Data(data=payload) for payload in joined)
+        if end is not None:
+            queue.append(end)
 
-    def _plain_chunks(self, buf: Any) -> bytes:
-        """Take the whole plain chunks at the front of ``buf`` (b"" if there are none), when
-        h11's reader stands between two chunks (or before the CRLF that ends one)."""
+    def _take(self, buf: Any, payloads: list[bytes]) -> None:
+        """Take the plain chunks at the front of ``buf`` (see the class doc) into
+        ``payloads``, and leave h11's reader in the state it would have after taking them."""
         inner = self._inner
-        data = getattr(buf, "_data", None)
-        if data.__class__ is not bytearray or inner._bytes_in_chunk or inner._reading_trailer:
-            return b""
-        assert isinstance(data, bytearray)
-        position = 0
-        if inner._bytes_to_discard:
-            if inner._bytes_to_discard != b"\r\n" or data[:2] != b"\r\n":
-                return b""  # h11 checks what ends the chunk
-            position = 2
+        data = buf._data
+        if data.__class__ is not bytearray or inner._reading_trailer:
+            return
         end = len(data)
-        pieces = []
-        while position < _EVENT_BYTES and (head := _PLAIN_CHUNK_HEAD(data, position)) is not None:
-            size = int(head[1], 16)
-            start = head.end()
-            stop = start + size
-            if not size or stop + 2 > end or data[stop : stop + 2] != b"\r\n":
-                break  # the last chunk, one not fully here, or a malformed one: h11's
-            pieces.append(data[start:stop])
-            position = stop + 2
-        if not pieces:
-            return b""
-        buf.maybe_extract_at_most(position)  # h11's way to drop the front of its buffer
-        inner._bytes_to_discard = b""
-        return b"".join(pieces)
+        position = 0
+        discard = inner._bytes_to_discard
+        if discard:
+            if not data.startswith(discard):
+                return  # h11 checks what ends the chunk (or waits for the rest of it)
+            position = len(discard)
+            discard = b""
+        view = memoryview(data)
+        group: list[memoryview] = []
+        size = 0
+        left = inner._bytes_in_chunk  # of a chunk whose start was taken already
+        try:
+            while position < end:
+                if left:
+                    start = position
+                else:
+                    head = _PLAIN_CHUNK_HEAD(data, position)
+                    if head is None:
+                        break  # not plain, malformed, or not fully here: h11's
+                    left = int(head[1], 16)
+                    if not left:
+                        break  # the last chunk: h11 reads the trailer
+                    start = head.end()
+                stop = start + left
+                if size + left > _EVENT_BYTES and group:
+                    payloads.append(b"".join(group))
+                    group = []
+                    size = 0
+                if stop > end:
+                    # The chunk goes on in data not received yet.
+                    if start < end:
+                        group.append(view[start:end])
+                    left = stop - end
+                    position = end
+                    break
+                group.append(view[start:stop])
+                size += stop - start
+                left = 0
+                if not data.startswith(_CRLF, stop):
+                    position = stop
+                    discard = _CRLF  # h11 checks the footer, or waits for it
+                    break
+                position = stop + 2
+            if group:
+                payloads.append(b"".join(group))
+        finally:
+            group = []
+            view.release()
+        if position:
+            del data[:position]
+            buf._next_line_search = 0
+            buf._multiple_lines_search = 0
+            inner._bytes_in_chunk = left
+            inner._bytes_to_discard = discard
 
     def read_eof(self) -> Any:
         return self._inner.read_eof()

@@ -107,3 +107,30 @@ def test_a_footer_cut_after_its_cr_is_checked_by_h11() -> None:
     expected = _read(ChunkedReader(), body, [cut])
     assert expected[1][0] == "error"
     assert _read(_CoalescedChunks(ChunkedReader()), body, [cut]) == expected
+
+
+def test_what_a_read_brings_is_taken_at_once_in_events_of_about_64_kib() -> None:
+    # 1000 chunks of 500 bytes, and one of 200 KiB, arriving in reads of 256 KiB as the
+    # clients' sockets read: events join chunks up to 64 KiB, a larger chunk is one event.
+    small = [bytes([65 + i % 26]) * 500 for i in range(1000)]
+    large = b"L" * (200 * 1024)
+    chunks = [*small[:500], large, *small[500:]]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    reader = _CoalescedChunks(ChunkedReader())
+    buffer = ReceiveBuffer()
+    events: list[bytes] = []
+    ended = False
+    for start in range(0, len(body), 256 * 1024):
+        buffer += body[start : start + 256 * 1024]
+        while (event := reader(buffer)) is not None:
+            if isinstance(event, h11.EndOfMessage):
+                ended = True
+                break
+            assert isinstance(event, h11.Data)
+            events.append(bytes(event.data))
+        assert len(buffer) < 16  # the buffer keeps at most the start of a chunk head
+    assert ended
+    assert b"".join(events) == b"".join(chunks)
+    assert all(len(e) <= 64 * 1024 for e in events if b"L" not in e)
+    assert max(map(len, events)) <= 200 * 1024
+    assert len(events) <= 16
