@@ -264,8 +264,10 @@ WORKLOADS: tuple[Workload, ...] = (
         chunk_size=0,
         note="Informational (the targets are for the rows above, in 64 KiB chunks): the same "
         "records framed as AUDITOR sends them, every record its own HTTP chunk (actix-web "
-        "frames every streamed row).  Per-chunk costs of the HTTP stack then dominate get(): "
-        "h11 parses every chunk and httpx hands each one over on its own.  The reference's "
+        "frames every streamed row).  Per-chunk costs of the HTTP stack show here: h11 would "
+        "parse every chunk and httpx hand each one over on its own (pyauditor parses AUDITOR's "
+        "plain chunks itself and hands over what a read brought in a few pieces).  The "
+        "reference's "
         "blocking client takes 4-5 s here (and sometimes aborts), so only async is compared.",
     ),
     Workload(
