@@ -70,6 +70,13 @@ _PARSER_READ = 64 * 1024
 _READ_AHEAD = 256 * 1024
 
 
+def _read_size(max_bytes: int) -> int:
+    """How much to read when asked for ``max_bytes``: a parser's reads are enlarged to
+    _READ_AHEAD; smaller ones (a SOCKS handshake's, which must not read past its reply) stay
+    exact."""
+    return _READ_AHEAD if _PARSER_READ <= max_bytes < _READ_AHEAD else max_bytes
+
+
 @contextlib.contextmanager
 def deadline(end: float | None) -> Iterator[None]:
     """Bound the blocking network operations in this block by ``end`` (a monotonic instant).
@@ -97,7 +104,7 @@ def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
 
 class _DeadlineStream(httpcore.NetworkStream):
     """A network stream whose every operation ends by the current deadline (and whose parser
-    reads take 256 KiB, see _READ_AHEAD)."""
+    reads take 256 KiB, see _read_size)."""
 
     __slots__ = ("_inner",)
 
@@ -105,10 +112,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        # A parser's reads are enlarged (see _READ_AHEAD); smaller ones stay exact.
-        if _PARSER_READ <= max_bytes < _READ_AHEAD:
-            max_bytes = _READ_AHEAD
-        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+        return self._inner.read(_read_size(max_bytes), _bounded(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         # In steps, so that a server reading slowly cannot stretch one write past the deadline.
@@ -166,8 +170,8 @@ class _ReadAheadStream(httpcore.AsyncNetworkStream):
     """An async network stream that reads what asyncio has read, whole, for a parser.
 
     For a 47 MB answer, anyio's 64 KiB pieces of asyncio's 256 KiB reads cost 0.08 s of CPU;
-    reading 256 KiB when httpcore's HTTP connection asks for 64 KiB costs 0.05 s.  Smaller
-    reads (a SOCKS handshake's, which must not read past its reply) stay exact.
+    reading 256 KiB when httpcore's HTTP connection asks for 64 KiB costs 0.05 s (see
+    _read_size).
     """
 
     __slots__ = ("_inner",)
@@ -176,9 +180,7 @@ class _ReadAheadStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        if _PARSER_READ <= max_bytes < _READ_AHEAD:
-            max_bytes = _READ_AHEAD
-        return await self._inner.read(max_bytes, timeout)
+        return await self._inner.read(_read_size(max_bytes), timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
         await self._inner.write(buffer, timeout)

@@ -562,9 +562,9 @@ class RecordStreamDecoder:
     objects one after another: nothing is copied or replaced, so a ``}{`` inside a string is
     just text.  A ``}{`` in a string taken for the last boundary leaves the run cut off in the
     middle of a record, which the decoder refuses.  Whatever the fast path refuses (another
-    layout, a cut-off run, a malformed record) is decoded by :class:`~pyauditor._stream.ObjectStreamDecoder` and
-    :func:`record_from_server`, which name the problem precisely; the fast path takes over again
-    at the next record boundary.
+    layout, a cut-off run, a malformed record) is decoded by
+    :class:`~pyauditor._stream.ObjectStreamDecoder` and :func:`record_from_server`, which name
+    the problem precisely; the fast path takes over again at the next record boundary.
 
     Every byte is looked at a bounded number of times, so decoding is linear in the body, and a
     record may not exceed ``max_record_bytes``.

@@ -349,8 +349,8 @@ def test_the_blocking_client_s_deadline_streams_read_ahead_too() -> None:
     assert asked == [(1, 5.0), (4096, 5.0), (65535, 5.0), (256 * 1024, 5.0), (1 << 20, 5.0)]
 
 
-# AUDITOR streams every record as its own HTTP chunk: h11 parses each, and the clients take
-# whatever whole chunks have arrived as one piece (pyauditor._http._CoalescedChunks).
+# AUDITOR streams every record as its own HTTP chunk: the clients take whatever has arrived in
+# few pieces, partial chunks included (pyauditor._http._CoalescedChunks).
 
 
 def _chunked_reader() -> tuple[Any, h11._receivebuffer.ReceiveBuffer]:
